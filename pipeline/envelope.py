@@ -1,0 +1,69 @@
+"""The JSON envelope every record travels in through Kafka."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scrapeline.records import ScrapedRecord
+
+SCHEMA_VERSION = 1
+# Larger messages are refused by default Kafka brokers (message.max.bytes is about 1 MB).
+MAX_ENVELOPE_BYTES = 900_000
+_REQUIRED = {"schema": int, "plugin": str, "kind": str, "id": str, "url": str, "scraped_at": str, "record": dict}
+
+
+class EnvelopeError(ValueError):
+    """A message is not a scrapeline envelope of a version this code reads."""
+
+
+def records_topic(prefix: str, kind: str) -> str:
+    """The topic a kind's records go to: ``scrapeline.records.crypto_quote``."""
+    return f"{prefix}.records.{kind}"
+
+
+def records_topic_pattern(prefix: str) -> str:
+    """A regex matching every records topic of ``prefix`` (what the consumer subscribes to)."""
+    return "^" + prefix.replace(".", r"\.") + r"\.records\.[a-z0-9_]+$"
+
+
+def dead_letter_topic(prefix: str) -> str:
+    return f"{prefix}.dlq"
+
+
+def encode(record: ScrapedRecord) -> bytes:
+    body = {
+        "schema": SCHEMA_VERSION,
+        "plugin": record.plugin,
+        "kind": record.kind,
+        "id": record.id,
+        "url": record.url,
+        "scraped_at": record.scraped_at,
+        "record": dict(record.record),
+    }
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    if len(data) > MAX_ENVELOPE_BYTES:
+        raise EnvelopeError(f"{record.id}: envelope is {len(data)} bytes, above {MAX_ENVELOPE_BYTES}")
+    return data
+
+
+def decode(data: bytes | None) -> ScrapedRecord:
+    """Read an envelope; :class:`EnvelopeError` says what is wrong with a message that is not one."""
+    if data is None:
+        raise EnvelopeError("empty message (tombstone)")
+    if len(data) > MAX_ENVELOPE_BYTES:
+        raise EnvelopeError(f"message is {len(data)} bytes, above {MAX_ENVELOPE_BYTES}")
+    try:
+        body: Any = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EnvelopeError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise EnvelopeError(f"not a JSON object but {type(body).__name__}")
+    if body.get("schema") != SCHEMA_VERSION:
+        raise EnvelopeError(f"envelope schema {body.get('schema')!r}, this consumer reads {SCHEMA_VERSION}")
+    for key, kind in _REQUIRED.items():
+        if not isinstance(body.get(key), kind):
+            raise EnvelopeError(f"envelope field {key!r} missing or not {kind.__name__}")
+    return ScrapedRecord(
+        plugin=body["plugin"], kind=body["kind"], id=body["id"], url=body["url"], scraped_at=body["scraped_at"], record=body["record"]
+    )

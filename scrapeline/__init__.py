@@ -1,0 +1,1 @@
+"""scrapeline: core settings, record schema and converters, and the command line."""

@@ -1,0 +1,194 @@
+"""The `scrapeline` command line. Each command wires the packages together; none holds logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Sequence
+
+from scrapeline.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("scrapeline")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("elastic_transport").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        settings = load_settings(args.config)
+        if getattr(args, "workers", None):
+            settings = settings.replace("pool", workers=args.workers)
+        return int(args.handler(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # every failure the user can fix is one line, not a traceback
+        from scrapeline.errors import user_error
+
+        message = user_error(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="config file (default: ./config.ini when it exists)")
+    common.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    parser = argparse.ArgumentParser(prog="scrapeline", description=__doc__, parents=[common])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scrape = commands.add_parser("scrape", parents=[common], help="run one scrape round and publish the records to Kafka")
+    scrape.add_argument("--once", action="store_true", help="one round of every enabled plugin, then exit (the default)")
+    _add_round_options(scrape)
+    scrape.set_defaults(handler=cmd_scrape)
+
+    consume = commands.add_parser("consume", parents=[common], help="index records from Kafka into Elasticsearch")
+    consume.add_argument("--until-idle", type=float, metavar="SECONDS", help="exit after this many seconds without a message")
+    consume.add_argument("--group", metavar="ID", help="consumer group (default: [kafka] group_id)")
+    consume.set_defaults(handler=cmd_consume)
+
+    run = commands.add_parser("run", parents=[common], help="one scrape round, then consume until drained, then a summary")
+    _add_round_options(run)
+    run.add_argument("--sample", type=int, default=0, metavar="N", help="print N indexed documents per kind at the end")
+    run.set_defaults(handler=cmd_run)
+
+    dev = commands.add_parser("dev", parents=[common], help="the embedded Kafka + Elasticsearch (noida-db)")
+    dev.add_argument("action", choices=["up", "down", "status"])
+    dev.set_defaults(handler=cmd_dev)
+
+    plugins = commands.add_parser("plugins", parents=[common], help="list the plugins found and any that failed to load")
+    plugins.set_defaults(handler=cmd_plugins)
+
+    serve = commands.add_parser("serve", parents=[common], help="serve a folder of saved pages on 127.0.0.1 (a local mirror)")
+    serve.add_argument("folder")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def _add_round_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin", action="append", metavar="NAME", help="only this plugin (repeatable)")
+    parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: [pool] workers)")
+    parser.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="PLUGIN=FOLDER",
+        help="serve FOLDER on 127.0.0.1 for this run and point the plugin's base_url at it",
+    )
+
+
+def cmd_scrape(args: argparse.Namespace, settings: Settings) -> int:
+    from scrapeline.rounds import scrape_round
+
+    from scrapeline.devstack import resolve_servers
+    from scrapeline.report import print_round
+
+    settings = resolve_servers(settings)
+    with ExitStack() as stack:
+        settings = _start_mirrors(stack, settings, args.mirror)
+        report = scrape_round(settings, args.plugin)
+    print_round(report)
+    return 1 if report.errors or report.problems else 0
+
+
+def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.consumer import RecordConsumer
+    from scrapeline.devstack import resolve_servers
+    from scrapeline.report import print_consume
+
+    settings = resolve_servers(settings)
+    consumer = RecordConsumer(settings, group_id=args.group)
+    try:
+        stats = consumer.run(until_idle=args.until_idle)
+    finally:
+        consumer.close()
+    print_consume(stats)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.consumer import RecordConsumer
+    from scrapeline.devstack import resolve_servers
+    from scrapeline.report import print_consume, print_round, print_sample
+    from scrapeline.rounds import scrape_round
+
+    settings = resolve_servers(settings)
+    with ExitStack() as stack:
+        settings = _start_mirrors(stack, settings, args.mirror)
+        report = scrape_round(settings, args.plugin)
+    consumer = RecordConsumer(settings)
+    try:
+        # Drained = every partition read to its end; the idle limit only guards against a stuck group join.
+        stats = consumer.run(drain=True, until_idle=120)
+    finally:
+        consumer.close()
+    print_round(report)
+    print_consume(stats)
+    if args.sample:
+        print_sample(settings, args.sample)
+    return 1 if report.errors or report.problems else 0
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    from scrapeline.devstack import dev_down, dev_up, read_state
+
+    if args.action == "up":
+        endpoints, started = dev_up(settings)
+        print(f"{'started' if started else 'already running'}: kafka {endpoints.kafka}, elasticsearch {endpoints.elasticsearch} (pid {endpoints.pid})")
+    elif args.action == "down":
+        print("stopped" if dev_down(settings) else "not running")
+    else:
+        endpoints = read_state(settings)
+        if endpoints is None:
+            print("not running")
+            return 1
+        print(f"running: kafka {endpoints.kafka}, elasticsearch {endpoints.elasticsearch} (pid {endpoints.pid})")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace, settings: Settings) -> int:
+    from scrapeline.report import print_plugins
+    from scrapers.registry import discover
+
+    registry = discover(settings.pool.plugin_paths)
+    print_plugins(registry, settings)
+    return 1 if registry.problems else 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from scrapeline.mirror import MirrorServer
+
+    with MirrorServer(args.folder, port=args.port) as server:
+        print(f"serving {args.folder} at {server.url}/ (Ctrl-C stops)")
+        while True:
+            time.sleep(3600)
+
+
+def _start_mirrors(stack: ExitStack, settings: Settings, mirrors: list[str]) -> Settings:
+    from scrapeline.mirror import MirrorServer
+
+    for spec in mirrors:
+        plugin, sep, folder = spec.partition("=")
+        if not sep or not plugin or not folder:
+            raise ConfigError(f"--mirror {spec!r}: expected PLUGIN=FOLDER")
+        if not Path(folder).is_dir():
+            raise ConfigError(f"--mirror {spec!r}: no folder {folder}")
+        server = stack.enter_context(MirrorServer(folder))
+        log.info("serving %s at %s for plugin %s", folder, server.url, plugin)
+        settings = settings.with_plugin_values(plugin, base_url=server.url)
+    return settings
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""One scrape round wired end to end: registry -> worker pool -> Kafka publisher."""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+from pipeline.publisher import PublishError, RecordPublisher
+from scrapeline.settings import Settings
+from scrapers.pool import ScrapePool
+from scrapers.registry import Registry, discover, plugin_settings
+from scrapers.stats import RoundReport
+
+log = logging.getLogger("scrapeline.round")
+
+
+def enabled_plugins(registry: Registry, settings: Settings) -> list[str]:
+    names = []
+    for name, entry in sorted(registry.entries.items()):
+        if plugin_settings(entry.cls, settings.plugins.get(name, {})).get("enabled", True):
+            names.append(name)
+    return names
+
+
+def scrape_round(settings: Settings, selected: Sequence[str] | None = None, *, registry: Registry | None = None) -> RoundReport:
+    """Scrape the ``selected`` plugins (default: every enabled one) once; records go to Kafka."""
+    registry = registry if registry is not None else discover(settings.pool.plugin_paths)
+    for problem in registry.problems:
+        log.error("plugin not loaded: %s", problem)
+    names = list(selected) if selected else enabled_plugins(registry, settings)
+    for name in names:
+        registry.get(name)  # an unknown --plugin is a clear error before any browser starts
+    publisher = RecordPublisher(settings.kafka)
+    try:
+        with ScrapePool(settings, publisher.publish, registry=registry) as pool:
+            report = pool.run_round(names)
+        publisher.flush()
+    except PublishError as exc:
+        report.problems.append(f"kafka: {exc}")
+    finally:
+        publisher.close()
+    report.problems[:0] = [str(problem) for problem in registry.problems]
+    return report

@@ -1,0 +1,152 @@
+"""Start a headless Chromium through Selenium: local (with a resolved ChromeDriver) or on a Selenium Grid."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from scrapeline.settings import BrowserSettings
+
+log = logging.getLogger(__name__)
+
+# Flags that make Chromium usable headless as root in a container and keep it
+# from calling home (the calls fail, slowly, on a closed network).
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-extensions",
+    "--mute-audio",
+)
+BROWSER_BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+INSTALL_HINT = (
+    "Install Chromium and its driver (Debian/Ubuntu: `sudo apt-get install -y chromium chromium-driver`), "
+    "or set [browser] driver_path and binary_path, or [browser] remote_url for a Selenium Grid."
+)
+
+
+class BrowserUnavailable(RuntimeError):
+    """No browser could be started; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Browser:
+    """A started browser and the folder it owns (removed on quit)."""
+
+    driver: WebDriver
+    profile_dir: str | None
+
+    @property
+    def pid(self) -> int | None:
+        """The ChromeDriver process id (local browsers only)."""
+        service = getattr(self.driver, "service", None)
+        process = getattr(service, "process", None)
+        return process.pid if process else None
+
+    def quit(self) -> None:
+        try:
+            self.driver.quit()
+        except Exception as exc:  # a dead browser cannot be quit twice; that is fine
+            log.debug("quitting the browser failed: %s", exc)
+        if self.profile_dir:
+            shutil.rmtree(self.profile_dir, ignore_errors=True)
+
+
+def resolve_driver(settings: BrowserSettings) -> str:
+    """The ChromeDriver to run: ``[browser] driver_path`` -> ``chromedriver`` on PATH -> webdriver-manager."""
+    if settings.driver_path:
+        path = Path(settings.driver_path).expanduser()
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+        raise BrowserUnavailable(f"[browser] driver_path {settings.driver_path!r} is not an executable file. {INSTALL_HINT}")
+    on_path = shutil.which("chromedriver")
+    if on_path:
+        return on_path
+    try:
+        from webdriver_manager.chrome import ChromeDriverManager
+        from webdriver_manager.core.os_manager import ChromeType
+
+        return ChromeDriverManager(chrome_type=ChromeType.CHROMIUM).install()
+    except Exception as exc:  # any failure of the download is reported as one error below
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BrowserUnavailable(
+            "No ChromeDriver found: [browser] driver_path is empty, there is no `chromedriver` on PATH, "
+            f"and webdriver-manager could not fetch one ({reason}). {INSTALL_HINT}"
+        ) from None
+
+
+def resolve_binary(settings: BrowserSettings) -> str | None:
+    """The Chromium binary: ``[browser] binary_path``, else the first known name on PATH."""
+    if settings.binary_path:
+        path = Path(settings.binary_path).expanduser()
+        if not path.is_file():
+            raise BrowserUnavailable(f"[browser] binary_path {settings.binary_path!r} does not exist. {INSTALL_HINT}")
+        return str(path)
+    for name in BROWSER_BINARIES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def chrome_options(settings: BrowserSettings, *, user_agent: str = "", profile_dir: str | None = None) -> webdriver.ChromeOptions:
+    options = webdriver.ChromeOptions()
+    if settings.headless:
+        options.add_argument("--headless=new")
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--window-size={settings.window_size}")
+    if user_agent or settings.user_agent:
+        options.add_argument(f"--user-agent={user_agent or settings.user_agent}")
+    if profile_dir:
+        options.add_argument(f"--user-data-dir={profile_dir}")
+    for flag in settings.extra_args:
+        options.add_argument(flag)
+    # Return from get() once the DOM is ready; plugins wait for their own selector.
+    options.page_load_strategy = "eager"
+    return options
+
+
+def start_browser(settings: BrowserSettings, *, user_agent: str = "") -> Browser:
+    """A ready browser with the configured timeouts; raises :class:`BrowserUnavailable`."""
+    if settings.remote_url:
+        try:
+            driver = webdriver.Remote(command_executor=settings.remote_url, options=chrome_options(settings, user_agent=user_agent))
+        except WebDriverException as exc:
+            raise BrowserUnavailable(f"[browser] remote_url {settings.remote_url}: {_first_line(exc)}") from None
+        browser = Browser(driver, None)
+    else:
+        driver_path = resolve_driver(settings)
+        profile_dir = tempfile.mkdtemp(prefix="scrapeline-chromium-")
+        options = chrome_options(settings, user_agent=user_agent, profile_dir=profile_dir)
+        binary = resolve_binary(settings)
+        if binary:
+            options.binary_location = binary
+        try:
+            driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+        except WebDriverException as exc:
+            shutil.rmtree(profile_dir, ignore_errors=True)
+            raise BrowserUnavailable(f"Chromium did not start with driver {driver_path}: {_first_line(exc)}. {INSTALL_HINT}") from None
+        browser = Browser(driver, profile_dir)
+    driver.set_page_load_timeout(settings.page_load_timeout)
+    driver.set_script_timeout(settings.script_timeout)
+    return browser
+
+
+def _first_line(exc: BaseException) -> str:
+    text = getattr(exc, "msg", None) or str(exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -1,0 +1,127 @@
+"""The plugin contract: what a site plugin declares and the three methods it may write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Mapping, Union
+from urllib.parse import urljoin
+
+from bs4 import BeautifulSoup
+
+from scrapeline.records import Schema
+
+if TYPE_CHECKING:
+    from scrapers.tab import Tab
+
+
+@dataclass(frozen=True)
+class Request:
+    """A page to visit: yielded by :meth:`Plugin.start_requests` or :meth:`Plugin.parse`.
+
+    ``meta`` travels with the request to the page it renders (``page.meta``),
+    e.g. the listing a product was found on.
+    """
+
+    url: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    """A rendered page as :meth:`Plugin.parse` receives it.
+
+    ``html`` is the DOM after JavaScript ran and the plugin's ``wait_for``
+    selector appeared; ``soup`` is the same HTML parsed with lxml.
+    """
+
+    url: str
+    html: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def soup(self) -> BeautifulSoup:
+        return BeautifulSoup(self.html, "lxml")
+
+    def urljoin(self, href: str) -> str:
+        """An absolute URL for a link found on this page."""
+        return urljoin(self.url, href)
+
+    def follow(self, href: str, **meta: Any) -> Request:
+        """A :class:`Request` for a link found on this page, e.g. ``yield page.follow(a["href"])``."""
+        return Request(self.urljoin(href), meta)
+
+
+Record = Mapping[str, Any]
+ParseResult = Iterable[Union[Record, Request]]
+
+
+class Plugin:
+    """Base class of a site plugin. Subclass it in one file; the registry finds it.
+
+    Declare:
+
+    - ``name``: unique, lower-case (``coinmarketcap``); names the ``[plugin:NAME]`` config section.
+    - ``kind``: the record type (``crypto_quote``); names the Kafka topic and the Elasticsearch index.
+    - ``schema``: a :class:`~scrapeline.records.Schema` of the records ``parse`` yields.
+    - ``wait_for``: a CSS selector that is present once a page has rendered.
+    - ``default_settings``: the plugin's own settings and their defaults; the
+      ``[plugin:NAME]`` section overrides them, typed like the defaults.
+
+    Write ``start_requests`` (or set ``start_urls``) and ``parse``; ``interact``
+    is optional. Example::
+
+        class Quotes(Plugin):
+            name = "quotes"
+            kind = "quote"
+            schema = Schema(fields={"text": "text", "author": "str"}, id_fields=("text",))
+            wait_for = "div.quote"
+            default_settings = {"base_url": "https://quotes.toscrape.com/js/"}
+
+            def start_requests(self):
+                yield Request(self.settings["base_url"])
+
+            def parse(self, page):
+                for quote in page.soup.select("div.quote"):
+                    yield {"text": quote.select_one(".text").get_text(strip=True),
+                           "author": quote.select_one(".author").get_text(strip=True)}
+                next_link = page.soup.select_one("li.next a")
+                if next_link:
+                    yield page.follow(next_link["href"])
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    schema: ClassVar[Schema]
+    wait_for: ClassVar[str | None] = None
+    start_urls: ClassVar[tuple[str, ...]] = ()
+    default_settings: ClassVar[Mapping[str, Any]] = {}
+
+    #: Defaults of the settings every plugin has; each may be overridden in ``[plugin:NAME]``.
+    common_settings: ClassVar[Mapping[str, Any]] = {
+        "enabled": True,
+        # Seconds between rounds, or a cron expression (the daemon's schedule).
+        "interval": "3600",
+        # Seconds to wait for ``wait_for`` before the page counts as failed.
+        "wait_timeout": 20.0,
+        # Pages one round may visit, start pages and followed links together.
+        "max_pages": 100,
+        # Sent as the browser's User-Agent when set.
+        "user_agent": "",
+    }
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        self.settings: Mapping[str, Any] = {**self.common_settings, **self.default_settings, **(settings or {})}
+
+    def start_requests(self) -> Iterator[Request]:
+        """The first pages of a round. Defaults to ``start_urls``."""
+        for url in self.start_urls:
+            yield Request(url)
+
+    def interact(self, tab: "Tab", request: Request) -> None:
+        """Optional: act on the rendered page before it is parsed (scroll, click, accept a banner)."""
+
+    def parse(self, page: Page) -> ParseResult:
+        """Yield one dict per record (schema fields, plus ``url`` to override the page's) and
+        :class:`Request` objects for links to follow."""
+        raise NotImplementedError
