@@ -129,7 +129,7 @@ class BulkIndexer:
     def _with_retries(self, call: Any) -> Any:
         retrying = Retrying(
             retry=retry_if_exception_type((TransientIndexError, TransportConnectionError, ConnectionTimeout)),
-            wait=wait_exponential_jitter(initial=self.settings.initial_backoff, max=self.settings.max_backoff),
+            wait=wait_exponential_jitter(multiplier=self.settings.initial_backoff, max=self.settings.max_backoff, jitter=self.settings.initial_backoff),
             before_sleep=self._before_sleep,
             reraise=True,
         )

@@ -13,6 +13,7 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
+from urllib3.exceptions import HTTPError
 
 from scrapeline.settings import BrowserSettings
 
@@ -126,7 +127,7 @@ def start_browser(settings: BrowserSettings, *, user_agent: str = "") -> Browser
     if settings.remote_url:
         try:
             driver = webdriver.Remote(command_executor=settings.remote_url, options=chrome_options(settings, user_agent=user_agent))
-        except WebDriverException as exc:
+        except (WebDriverException, HTTPError, OSError) as exc:  # an unreachable Grid fails in urllib3
             raise BrowserUnavailable(f"[browser] remote_url {settings.remote_url}: {_first_line(exc)}") from None
         browser = Browser(driver, None)
     else:

@@ -69,7 +69,7 @@ class PageWorker:
     def _render(self, plugin: Plugin, request: Request) -> tuple[str, str, int]:
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.pool.retries + 1),
-            wait=wait_exponential_jitter(initial=0.5, max=10),
+            wait=wait_exponential_jitter(multiplier=0.5, max=10, jitter=0.5),
             retry=retry_if_exception_type(PageLoadError),
             reraise=True,
         )

@@ -1,0 +1,42 @@
+# The two commands a new user runs: `make demo` and `make test`. Both set up everything first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SL := $(BIN)/scrapeline
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+MIRROR := coinmarketcap=tests/fixtures/sites/coinmarketcap
+
+.PHONY: demo test run system install dev-up dev-down clean
+
+demo: install dev-up  ## one round against the bundled CoinMarketCap pages on loopback
+	SCRAPELINE_PLUGIN_COINMARKETCAP__PAGES=2 $(SL) run --mirror $(MIRROR) --sample 3
+
+run: install dev-up  ## one round against the live sites
+	$(SL) run --sample 3
+
+test: install  ## the whole suite, against real Chromium, Kafka and Elasticsearch (started by the tests)
+	$(BIN)/pytest
+
+system:  ## Debian packages: Chromium, ChromeDriver, Python venv support
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+	    || ! $(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1; then \
+	  echo "installing chromium, chromium-driver and python3-venv"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver python3-venv; \
+	fi
+
+install: system $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+dev-up: install
+	$(SL) dev up
+
+dev-down:
+	$(SL) dev down
+
+clean: dev-down
+	rm -rf $(VENV) .scrapeline

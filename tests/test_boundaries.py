@@ -1,0 +1,22 @@
+"""Data flows one way; so do imports. Checked in a fresh interpreter each."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "modules, forbidden",
+    [
+        (["pipeline.consumer", "pipeline.publisher", "pipeline.indexer"], ["selenium", "scrapers", "plugins"]),
+        (["plugins.coinmarketcap", "scrapers"], ["selenium", "kafka", "elasticsearch", "pipeline"]),
+        (["scrapers.pool", "scrapers.worker"], ["kafka", "elasticsearch", "pipeline"]),
+    ],
+)
+def test_packages_do_not_import_downstream(modules, forbidden):
+    code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + (
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(forbidden)!r}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
