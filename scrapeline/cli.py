@@ -64,8 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("action", choices=["up", "down", "status"])
     dev.set_defaults(handler=cmd_dev)
 
-    plugins = commands.add_parser("plugins", parents=[common], help="list the plugins found and any that failed to load")
+    plugins = commands.add_parser("plugins", parents=[common], help="list, check or create plugins")
     plugins.set_defaults(handler=cmd_plugins)
+    plugin_commands = plugins.add_subparsers(dest="plugin_command", metavar="ACTION")
+    check = plugin_commands.add_parser("check", parents=[common], help="render one page and print the records it gives, without Kafka")
+    check.add_argument("name")
+    check.add_argument("--url", required=True)
+    check.set_defaults(handler=cmd_plugins_check)
+    new = plugin_commands.add_parser("new", parents=[common], help="write a commented plugin skeleton and its config section")
+    new.add_argument("name")
+    new.add_argument("--dir", metavar="FOLDER", help="where to write it (default: the first [pool] plugin_paths folder, else ./site_plugins)")
+    new.add_argument("--base-url", default="https://example.com")
+    new.set_defaults(handler=cmd_plugins_new)
 
     serve = commands.add_parser("serve", parents=[common], help="serve a folder of saved pages on 127.0.0.1 (a local mirror)")
     serve.add_argument("folder")
@@ -162,6 +172,56 @@ def cmd_plugins(args: argparse.Namespace, settings: Settings) -> int:
     registry = discover(settings.pool.plugin_paths)
     print_plugins(registry, settings)
     return 1 if registry.problems else 0
+
+
+def cmd_plugins_check(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from scrapers.jobs import Job
+    from scrapers.plugin import Request
+    from scrapers.worker import PageWorker
+
+    worker = PageWorker(settings)
+    worker.registry.get(args.name)
+    try:
+        result = worker.run(Job(args.name, Request(args.url)))
+    finally:
+        worker.close()
+    for record in result.records:
+        print(json.dumps({"id": record.id, "url": record.url, **record.record}, ensure_ascii=False))
+    for request in result.follow:
+        print(f"follow: {request.url}", file=sys.stderr)
+    for reason, record in result.invalid:
+        print(f"invalid record: {reason}: {record}", file=sys.stderr)
+    print(f"{len(result.records)} records, {len(result.follow)} links to follow, {len(result.invalid)} invalid, "
+          f"{result.seconds:.1f} s", file=sys.stderr)
+    if result.error:
+        print(f"error: {result.error}", file=sys.stderr)
+    return 1 if result.error or result.invalid else 0
+
+
+def cmd_plugins_new(args: argparse.Namespace, settings: Settings) -> int:
+    import re
+
+    from scrapers.scaffold import config_section, write_skeleton
+
+    if not re.match(r"^[a-z][a-z0-9_]*$", args.name):
+        raise ConfigError(f"plugin name {args.name!r}: use lower-case letters, digits and _, starting with a letter")
+    folder = Path(args.dir or (settings.pool.plugin_paths[0] if settings.pool.plugin_paths else "site_plugins"))
+    path = write_skeleton(args.name, folder, args.base_url)
+    print(f"wrote {path}")
+    section = config_section(args.name, args.base_url)
+    config = Path(args.config or "config.ini")
+    if config.is_file() and f"[plugin:{args.name}]" not in config.read_text():
+        with config.open("a") as handle:
+            handle.write(section)
+        print(f"added [plugin:{args.name}] to {config}")
+    else:
+        print(f"add this to your config.ini:{section}")
+    if str(folder) not in settings.pool.plugin_paths and folder.resolve() != Path("plugins").resolve():
+        print(f"and list the folder in config.ini: [pool] plugin_paths = {folder}")
+    print(f"then: scrapeline plugins check {args.name} --url {args.base_url}")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -19,7 +19,8 @@ from scrapeline.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SITES = FIXTURES / "sites"
-REAL_PAGES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+# Saved real pages, read when present, never committed (SCRAPELINE_REAL_PAGES points elsewhere).
+REAL_PAGES = Path(os.environ.get("SCRAPELINE_REAL_PAGES") or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
