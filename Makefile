@@ -4,17 +4,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SL := $(BIN)/scrapeline
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-MIRROR := coinmarketcap=tests/fixtures/sites/coinmarketcap
+MIRRORS := --mirror coinmarketcap=tests/fixtures/sites/coinmarketcap --mirror openfoodfacts=tests/fixtures/sites/openfoodfacts
 
 .PHONY: demo test run system install dev-up dev-down clean
 
-demo: install dev-up  ## one round against the bundled CoinMarketCap pages on loopback
-	SCRAPELINE_PLUGIN_COINMARKETCAP__PAGES=2 $(SL) run --mirror $(MIRROR) --sample 3
+demo: install dev-up  ## one round against the bundled CoinMarketCap and OpenFoodFacts pages on loopback
+	SCRAPELINE_PLUGIN_COINMARKETCAP__PAGES=2 $(SL) run --plugin coinmarketcap --plugin openfoodfacts $(MIRRORS) --sample 3
 
 run: install dev-up  ## one round against the live sites
-	$(SL) run --sample 3
+	$(SL) run --plugin coinmarketcap --plugin openfoodfacts --sample 3
 
-test: install  ## the whole suite, against real Chromium, Kafka and Elasticsearch (started by the tests)
+test: install $(VENV)/.test-plugin  ## the whole suite, against real Chromium, Kafka and Elasticsearch (started by the tests)
 	$(BIN)/pytest
 
 system:  ## Debian packages: Chromium, ChromeDriver, Python venv support
@@ -30,6 +30,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# A third-party plugin package (disabled by default), found by the tests through its entry point.
+$(VENV)/.test-plugin: $(VENV)/.installed tests/plugin_package/pyproject.toml
+	$(BIN)/pip install -q --no-deps -e tests/plugin_package
 	touch $@
 
 dev-up: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -14,7 +15,8 @@ if TYPE_CHECKING:
     from scrapers.registry import Registry
     from scrapers.stats import RoundReport
 
-console = Console()
+# Piped output is read by people too: wide enough that plugin origins are not cut.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def print_round(report: "RoundReport") -> None:
@@ -51,13 +53,11 @@ def print_sample(settings: "Settings", size: int) -> None:
 
 
 def print_plugins(registry: "Registry", settings: "Settings") -> None:
-    from scrapers.registry import plugin_settings
-
     table = Table(title="plugins")
     for column in ("name", "kind", "origin", "schedule", "enabled"):
         table.add_column(column)
     for name, entry in sorted(registry.entries.items()):
-        values = {**entry.cls.common_settings, **entry.cls.default_settings, **plugin_settings(entry.cls, settings.plugins.get(name, {}))}
+        values = registry.create(name, settings).settings
         table.add_row(name, entry.cls.kind, entry.origin, f"every {values['interval']}", "yes" if values["enabled"] else "no")
     console.print(table)
     for problem in registry.problems:

@@ -8,18 +8,14 @@ from typing import Sequence
 from pipeline.publisher import PublishError, RecordPublisher
 from scrapeline.settings import Settings
 from scrapers.pool import ScrapePool
-from scrapers.registry import Registry, discover, plugin_settings
+from scrapers.registry import Registry, discover
 from scrapers.stats import RoundReport
 
 log = logging.getLogger("scrapeline.round")
 
 
 def enabled_plugins(registry: Registry, settings: Settings) -> list[str]:
-    names = []
-    for name, entry in sorted(registry.entries.items()):
-        if plugin_settings(entry.cls, settings.plugins.get(name, {})).get("enabled", True):
-            names.append(name)
-    return names
+    return [name for name in sorted(registry.entries) if registry.create(name, settings).settings["enabled"]]
 
 
 def scrape_round(settings: Settings, selected: Sequence[str] | None = None, *, registry: Registry | None = None) -> RoundReport:

@@ -108,6 +108,8 @@ class Plugin:
         "max_pages": 100,
         # Sent as the browser's User-Agent when set.
         "user_agent": "",
+        # Pages per minute this plugin may load; 0 means no limit. See rate_limit().
+        "requests_per_minute": 0.0,
     }
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
@@ -117,6 +119,14 @@ class Plugin:
         """The first pages of a round. Defaults to ``start_urls``."""
         for url in self.start_urls:
             yield Request(url)
+
+    def rate_limit(self, request: Request) -> tuple[str, float]:
+        """The rate bucket of ``request`` and its pages per minute (0: no limit).
+
+        Override to give page types their own limits, e.g. a site that allows
+        100 product pages but 10 search pages a minute.
+        """
+        return "pages", float(self.settings["requests_per_minute"])
 
     def interact(self, tab: "Tab", request: Request) -> None:
         """Optional: act on the rendered page before it is parsed (scroll, click, accept a banner)."""

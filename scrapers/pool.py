@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 from scrapeline.records import ScrapedRecord
 from scrapeline.settings import Settings
 from scrapers.jobs import Job, JobResult
+from scrapers.plugin import Plugin
 from scrapers.registry import Registry, discover
 from scrapers.stats import RoundReport
 from scrapers.worker import worker_main
@@ -47,6 +48,9 @@ class ScrapePool:
         self.sink = sink
         self.registry = registry if registry is not None else discover(settings.pool.plugin_paths)
         self._workers: list[_WorkerHandle] = []
+        self._plugins: dict[str, Plugin] = {}
+        # (plugin, rate bucket) -> earliest monotonic time the next page of that bucket may start.
+        self._next_slot: dict[tuple[str, str], float] = {}
 
     def __enter__(self) -> "ScrapePool":
         self.start()
@@ -84,6 +88,7 @@ class ScrapePool:
             try:
                 plugin = self.registry.create(name, self.settings)
                 requests = list(plugin.start_requests())
+                self._plugins[name] = plugin
             except Exception as exc:  # one plugin's bad setup must not stop the others
                 report.problems.append(f"{name}: {exc}")
                 log.error("plugin %s cannot start: %s", name, exc)
@@ -98,6 +103,9 @@ class ScrapePool:
         self.start()
         while pending or any(w.job for w in self._workers):
             self._dispatch(pending)
+            if not any(w.job for w in self._workers):
+                time.sleep(0.05)  # every pending page waits for its rate limit
+                continue
             for result in self._collect(pending, report):
                 self._account(result, report, pending, seen, budget)
         for name, t0 in started.items():
@@ -119,9 +127,11 @@ class ScrapePool:
                 return
             if worker.job is not None:
                 continue
+            job = self._next_allowed(pending)
+            if job is None:
+                return
             if not worker.process.is_alive():
                 worker = self._replace(index)
-            job = pending.popleft()
             try:
                 worker.conn.send(job)
             except (OSError, BrokenPipeError):
@@ -129,6 +139,20 @@ class ScrapePool:
                 self._replace(index)
                 continue
             worker.job, worker.since = job, time.monotonic()
+
+    def _next_allowed(self, pending: deque[Job]) -> Job | None:
+        """The first pending job whose rate bucket has a free slot now, taken out of ``pending``."""
+        now = time.monotonic()
+        for position, job in enumerate(pending):
+            bucket, per_minute = self._plugins[job.plugin].rate_limit(job.request)
+            key = (job.plugin, bucket)
+            if per_minute > 0 and now < self._next_slot.get(key, 0.0):
+                continue
+            if per_minute > 0:
+                self._next_slot[key] = now + 60.0 / per_minute
+            del pending[position]
+            return job
+        return None
 
     def _collect(self, pending: deque[Job], report: RoundReport) -> list[JobResult]:
         busy = [w for w in self._workers if w.job is not None]

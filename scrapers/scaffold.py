@@ -57,10 +57,10 @@ class {cls}(Plugin):
 CONFIG_SECTION = """
 [plugin:{name}]
 enabled = true
-base_url = {base_url}
-pages = 1
 # Seconds between rounds in the daemon, or a cron expression.
 interval = 3600
+# The plugin's own settings (its default_settings) may be set here too, e.g.
+# base_url = {base_url}
 """
 
 

@@ -65,6 +65,22 @@ def sites():
         yield server
 
 
+@pytest.fixture(scope="session")
+def site_root():
+    """``site_root("openfoodfacts")``: that fixture site served at the root of its own loopback host,
+    for sites whose links are root-relative."""
+    servers: dict[str, MirrorServer] = {}
+
+    def url(name: str) -> str:
+        if name not in servers:
+            servers[name] = MirrorServer(SITES / name).start()
+        return servers[name].url
+
+    yield url
+    for server in servers.values():
+        server.stop()
+
+
 @pytest.fixture
 def settings(noida: NoidaServer, tmp_path: Path) -> Settings:
     """Settings pointing at the session's stack, with topic, index and group names of this test only."""

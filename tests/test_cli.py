@@ -28,7 +28,7 @@ def server_env(settings):
 
 
 def test_run_against_the_bundled_mirror_prints_the_summary_and_a_sample(settings, chromium):
-    done = scrapeline("run", "--mirror", "coinmarketcap=tests/fixtures/sites/coinmarketcap", "--sample", "2", env=server_env(settings))
+    done = scrapeline("run", "--plugin", "coinmarketcap", "--mirror", "coinmarketcap=tests/fixtures/sites/coinmarketcap", "--sample", "2", env=server_env(settings))
     assert done.returncode == 0, done.stderr
     assert "coinmarketcap │     1 │     101 │      0" in done.stdout
     assert "consumed 101 messages: 101 indexed, 0 dead-lettered" in done.stdout
@@ -48,7 +48,7 @@ def test_scrape_then_consume_as_separate_commands(settings, chromium):
 def test_unknown_plugin_is_a_one_line_error(settings):
     done = scrapeline("scrape", "--once", "--plugin", "nope", env=server_env(settings))
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == "error: no plugin named 'nope' (known: coinmarketcap)"
+    assert done.stderr.strip().splitlines()[-1] == "error: no plugin named 'nope' (known: coinmarketcap, openfoodfacts, quotes)"
 
 
 def test_dev_up_status_down(tmp_path, noida):
@@ -65,3 +65,23 @@ def test_dev_up_status_down(tmp_path, noida):
     assert down.stdout.strip() == "stopped"
     status = scrapeline("dev", "status", "--config", str(config))
     assert status.returncode == 1 and status.stdout.strip() == "not running"
+
+
+def test_plugins_new_writes_a_working_skeleton_and_check_renders_one_page(tmp_path, sites, chromium):
+    (tmp_path / "config.ini").write_text("[pool]\nplugin_paths = my_plugins\n")
+    new = scrapeline("plugins", "new", "shop_prices", cwd=tmp_path)
+    assert new.returncode == 0, new.stderr
+    assert (tmp_path / "my_plugins" / "shop_prices.py").is_file()
+    assert "[plugin:shop_prices]" in (tmp_path / "config.ini").read_text()
+    listed = scrapeline("plugins", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "shop_prices" in listed.stdout and "file my_plugins/shop_prices.py" in listed.stdout
+    assert "│ quotes " in listed.stdout and "│ no " in listed.stdout  # the test package is off by default
+    again = scrapeline("plugins", "new", "shop_prices", cwd=tmp_path)
+    assert again.returncode == 1 and "exists already" in again.stderr
+
+    check = scrapeline("plugins", "check", "coinmarketcap", "--url", f"{sites.url}/coinmarketcap-table/", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    lines = check.stdout.splitlines()
+    assert len(lines) == 101 and '"slug": "bitcoin"' in check.stdout
+    assert "101 records, 0 links to follow, 0 invalid" in check.stderr

@@ -32,6 +32,15 @@ def test_builtin_plugins_with_origin():
     assert registry.problems == []
 
 
+def test_enabled_comes_from_the_plugin_default_unless_configured():
+    from scrapeline.rounds import enabled_plugins
+
+    registry = discover()
+    assert enabled_plugins(registry, Settings()) == ["coinmarketcap", "openfoodfacts"]
+    configured = Settings(plugins={"quotes": {"enabled": "yes"}, "openfoodfacts": {"enabled": "no"}})
+    assert enabled_plugins(registry, configured) == ["coinmarketcap", "quotes"]
+
+
 def test_plugin_file_in_a_plugin_path_and_its_settings(tmp_path):
     registry = discover([plugin_dir(tmp_path, quotes=GOOD)])
     assert registry.get("quotes").origin == f"file {tmp_path / 'quotes.py'}"
@@ -50,7 +59,7 @@ def test_broken_plugins_are_reported_and_the_others_load(tmp_path):
         twin=GOOD.replace("class Quotes", "class Twin").replace('name = "quotes"', 'name = "coinmarketcap"'),
     )
     registry = discover([folder, str(tmp_path / "missing")])
-    assert set(registry.entries) == {"coinmarketcap", "quotes"}
+    assert set(registry.entries) == {"coinmarketcap", "openfoodfacts", "quotes"}
     problems = {p.origin: p.reason for p in registry.problems}
     assert problems[f"file {tmp_path / 'broken.py'}"] == "import failed: ModuleNotFoundError: No module named 'no_such_module'"
     assert problems[f"file {tmp_path / 'nameless.py'}"] == "Nameless is missing the required attribute 'name'"
@@ -61,5 +70,5 @@ def test_broken_plugins_are_reported_and_the_others_load(tmp_path):
 
 
 def test_unknown_plugin_name_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"no plugin named 'nope' \(known: coinmarketcap\)"):
+    with pytest.raises(ConfigError, match=r"no plugin named 'nope' \(known: coinmarketcap, openfoodfacts, quotes\)"):
         discover().get("nope")
