@@ -36,6 +36,8 @@ def make_producer(settings: KafkaSettings) -> KafkaProducer:
         enable_idempotence=True,
         linger_ms=settings.linger_ms,
         max_in_flight_requests_per_connection=5,
+        # Surface an outage within a minute; the spool keeps the records and tries again.
+        delivery_timeout_ms=max(60000, settings.request_timeout_ms + settings.linger_ms),
     )
 
 

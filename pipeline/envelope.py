@@ -31,6 +31,11 @@ def dead_letter_topic(prefix: str) -> str:
     return f"{prefix}.dlq"
 
 
+def failed_pages_topic(prefix: str) -> str:
+    """Pages that still failed after every retry: plugin, url, attempts, error."""
+    return f"{prefix}.failed"
+
+
 def encode(record: ScrapedRecord) -> bytes:
     body = {
         "schema": SCHEMA_VERSION,

@@ -11,6 +11,7 @@ def user_error(exc: BaseException) -> str | None:
         "scrapeline.devstack.DevStackError",
         "scrapers.browser.BrowserUnavailable",
         "pipeline.publisher.PublishError",
+        "pipeline.spool.SpoolBusy",
         "builtins.FileNotFoundError",
     }:
         return str(exc)

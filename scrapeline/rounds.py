@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Callable, Sequence
 
 from pipeline.publisher import PublishError, RecordPublisher
 from scrapeline.settings import Settings
+from scrapers.jobs import FailedPage
 from scrapers.pool import ScrapePool
 from scrapers.registry import Registry, discover
 from scrapers.stats import RoundReport
 
 log = logging.getLogger("scrapeline.round")
+
+
+def open_publisher(settings: Settings) -> RecordPublisher:
+    return RecordPublisher(settings.kafka, settings.data_dir / "spool", spool_max_mb=settings.pool.spool_max_mb)
+
+
+def failure_sink(publisher: RecordPublisher) -> Callable[[FailedPage], None]:
+    return lambda page: publisher.publish_failure(page.plugin, page.url, page.attempts, page.error)
 
 
 def enabled_plugins(registry: Registry, settings: Settings) -> list[str]:
@@ -26,9 +35,9 @@ def scrape_round(settings: Settings, selected: Sequence[str] | None = None, *, r
     names = list(selected) if selected else enabled_plugins(registry, settings)
     for name in names:
         registry.get(name)  # an unknown --plugin is a clear error before any browser starts
-    publisher = RecordPublisher(settings.kafka)
+    publisher = open_publisher(settings)
     try:
-        with ScrapePool(settings, publisher.publish, registry=registry) as pool:
+        with ScrapePool(settings, publisher.publish, registry=registry, on_failure=failure_sink(publisher)) as pool:
             report = pool.run_round(names)
         publisher.flush()
     except PublishError as exc:

@@ -77,8 +77,9 @@ class BrowserSettings:
     user_agent: str = ""
     window_size: str = "1366,900"
     extra_args: tuple[str, ...] = ()
-    # A worker's browser is replaced after this many pages (memory grows otherwise).
+    # A worker's browser is replaced after this many pages, or once it uses more memory than this.
     max_pages: int = 200
+    max_rss_mb: int = 1500
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,23 @@ class PoolSettings:
     data_dir: str = ".scrapeline"
     # A job that takes longer than this is treated as a hung worker.
     job_timeout: float = 180.0
+    # Politeness towards each site (host), whatever the plugin: pages loading at once, and per minute (0: no limit).
+    domain_concurrency: int = 2
+    domain_requests_per_minute: float = 0.0
+    # Seconds the daemon gives pages in flight to finish after SIGTERM/SIGINT.
+    shutdown_timeout: float = 30.0
+    # Seconds between the daemon's statistics log lines.
+    log_interval: float = 60.0
+    # The on-disk spool that keeps records while Kafka is unreachable; scraping waits when it is full.
+    spool_max_mb: int = 1024
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """The daemon's Prometheus /metrics and /healthz endpoint. Port 0 turns it off."""
+
+    host: str = "127.0.0.1"
+    port: int = 9464
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,7 @@ class Settings:
     elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
     browser: BrowserSettings = field(default_factory=BrowserSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     dev: DevSettings = field(default_factory=DevSettings)
     # [plugin:NAME] -> {key: raw string}; typed by the plugin's declared defaults.
     plugins: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -131,6 +150,7 @@ SECTIONS: dict[str, type] = {
     "elasticsearch": ElasticsearchSettings,
     "browser": BrowserSettings,
     "pool": PoolSettings,
+    "metrics": MetricsSettings,
     "dev": DevSettings,
 }
 

@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -57,6 +58,23 @@ class Browser:
         service = getattr(self.driver, "service", None)
         process = getattr(service, "process", None)
         return process.pid if process else None
+
+    def rss_mb(self) -> float:
+        """Resident memory of ChromeDriver and every browser process under it, in MB (0 for a Grid)."""
+        if self.pid is None:
+            return 0.0
+        try:
+            root = psutil.Process(self.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0.0
+        total = 0
+        for process in processes:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                pass
+        return total / 1e6
 
     def quit(self) -> None:
         try:
@@ -119,6 +137,8 @@ def chrome_options(settings: BrowserSettings, *, user_agent: str = "", profile_d
         options.add_argument(flag)
     # Return from get() once the DOM is ready; plugins wait for their own selector.
     options.page_load_strategy = "eager"
+    # The performance log carries the HTTP status of each page (retry on 429/5xx).
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     return options
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from scrapeline.records import ScrapedRecord
@@ -10,12 +11,16 @@ from scrapers.plugin import Request
 
 @dataclass(frozen=True)
 class Job:
-    """Render one page with one plugin."""
+    """Render one page with one plugin, as part of one round."""
 
     plugin: str
     request: Request
+    round_id: int = 0
     # How many times the pool has handed this job out (a dead or hung worker costs one).
     dispatches: int = 1
+
+    def again(self) -> "Job":
+        return dataclasses.replace(self, dispatches=self.dispatches + 1)
 
 
 @dataclass
@@ -32,3 +37,13 @@ class JobResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True)
+class FailedPage:
+    """A page that still failed after every retry: what goes to the failed-pages topic."""
+
+    plugin: str
+    url: str
+    attempts: int
+    error: str

@@ -110,6 +110,8 @@ class Plugin:
         "user_agent": "",
         # Pages per minute this plugin may load; 0 means no limit. See rate_limit().
         "requests_per_minute": 0.0,
+        # Skip pages the site's robots.txt disallows for our User-Agent.
+        "obey_robots": True,
     }
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:

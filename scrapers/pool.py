@@ -2,32 +2,36 @@
 
 The parent keeps one pipe per worker, so it always knows which job a worker
 holds: a worker that dies or hangs is replaced and its job handed out again
-(up to ``[pool] retries`` more times) instead of stalling the round.
+(up to ``[pool] retries`` more times) instead of stalling the pool. Rounds of
+several plugins share the workers; each round ends when its last page is done.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
 import signal
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Callable, Iterable
 
 from scrapeline.records import ScrapedRecord
 from scrapeline.settings import Settings
-from scrapers.jobs import Job, JobResult
+from scrapers.jobs import FailedPage, Job, JobResult
 from scrapers.plugin import Plugin
+from scrapers.politeness import Politeness
 from scrapers.registry import Registry, discover
-from scrapers.stats import RoundReport
+from scrapers.stats import PluginStats, RoundReport
 from scrapers.worker import worker_main
 
 log = logging.getLogger("scrapeline.pool")
 
 RecordSink = Callable[[ScrapedRecord], None]
+FailureSink = Callable[[FailedPage], None]
 # Spawned, not forked: the parent runs Kafka client threads, and a fork would copy their locks.
 _CONTEXT = multiprocessing.get_context("spawn")
 
@@ -40,17 +44,47 @@ class _WorkerHandle:
     since: float = 0.0
 
 
-class ScrapePool:
-    """Run scrape rounds on ``[pool] workers`` processes; records go to ``sink`` as they arrive."""
+@dataclass
+class Round:
+    """One plugin's pass over its pages."""
 
-    def __init__(self, settings: Settings, sink: RecordSink, *, registry: Registry | None = None) -> None:
+    id: int
+    plugin: Plugin
+    stats: PluginStats = field(default_factory=PluginStats)
+    started: float = field(default_factory=time.monotonic)
+    seen: set[str] = field(default_factory=set)
+    budget: int = 0
+    outstanding: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.plugin.name
+
+
+class ScrapePool:
+    """Run scrape rounds on ``[pool] workers`` processes; records go to ``sink`` as they arrive,
+    pages that fail for good to ``on_failure``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sink: RecordSink,
+        *,
+        registry: Registry | None = None,
+        on_failure: FailureSink | None = None,
+        on_result: Callable[[Round, JobResult], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.sink = sink
+        self.on_failure = on_failure
+        self.on_result = on_result
         self.registry = registry if registry is not None else discover(settings.pool.plugin_paths)
+        self.politeness = Politeness(settings)
+        self.totals = PluginStats()
         self._workers: list[_WorkerHandle] = []
-        self._plugins: dict[str, Plugin] = {}
-        # (plugin, rate bucket) -> earliest monotonic time the next page of that bucket may start.
-        self._next_slot: dict[tuple[str, str], float] = {}
+        self._pending: deque[Job] = deque()
+        self._rounds: dict[int, Round] = {}
+        self._round_ids = itertools.count(1)
 
     def __enter__(self) -> "ScrapePool":
         self.start()
@@ -59,11 +93,14 @@ class ScrapePool:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # -- lifecycle -----------------------------------------------------------------------------
+
     def start(self) -> None:
         while len(self._workers) < max(1, self.settings.pool.workers):
             self._workers.append(self._spawn())
 
     def close(self, timeout: float = 10.0) -> None:
+        """Ask every worker to quit its browser and exit; kill (with its browser) any that does not."""
         for worker in self._workers:
             try:
                 worker.conn.send(None)
@@ -72,62 +109,108 @@ class ScrapePool:
         deadline = time.monotonic() + timeout
         for worker in self._workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
-            if worker.process.is_alive():
-                _kill_group(worker.process)
-                worker.process.join()
+            _kill_group(worker.process)
+            worker.process.join()
             worker.conn.close()
         self._workers.clear()
+
+    def kill(self) -> None:
+        """Stop at once: every worker and its browser are killed."""
+        for worker in self._workers:
+            _kill_group(worker.process)
+            worker.process.join(5)
+            worker.conn.close()
+        self._workers.clear()
+
+    @property
+    def workers_alive(self) -> int:
+        return sum(1 for w in self._workers if w.process.is_alive())
+
+    # -- rounds --------------------------------------------------------------------------------
+
+    def begin_round(self, name: str) -> Round:
+        """Queue the start pages of plugin ``name``; raises when the plugin cannot start."""
+        plugin = self.registry.create(name, self.settings)
+        requests = list(plugin.start_requests())
+        current = Round(next(self._round_ids), plugin, budget=int(plugin.settings["max_pages"]))
+        self._rounds[current.id] = current
+        for request in requests:
+            self._enqueue(current, Job(name, request, round_id=current.id))
+        if current.outstanding == 0:
+            del self._rounds[current.id]
+        return current
+
+    def is_running(self, name: str) -> bool:
+        return any(r.name == name for r in self._rounds.values())
+
+    @property
+    def idle(self) -> bool:
+        return not self._rounds
+
+    def step(self, timeout: float = 1.0) -> list[Round]:
+        """Hand out pages, wait up to ``timeout`` for results, account for them; the rounds that ended."""
+        self.start()
+        self._dispatch()
+        if not any(w.job for w in self._workers):
+            time.sleep(min(timeout, 0.05))  # pending pages wait for a rate limit, or nothing to do
+        else:
+            for result in self._collect(timeout):
+                self._account(result)
+        finished = [r for r in self._rounds.values() if r.outstanding == 0]
+        for done in finished:
+            done.stats.seconds = time.monotonic() - done.started
+            del self._rounds[done.id]
+        return finished
+
+    def drop_pending(self) -> int:
+        """Forget the pages not handed out yet (shutdown); returns how many."""
+        dropped = len(self._pending)
+        for job in self._pending:
+            self._rounds[job.round_id].outstanding -= 1
+        self._pending.clear()
+        return dropped
+
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for w in self._workers if w.job is not None)
 
     def run_round(self, plugin_names: Iterable[str]) -> RoundReport:
         """Visit every start page of the named plugins and the links they follow; return the counts."""
         report = RoundReport()
-        pending: deque[Job] = deque()
-        seen: dict[str, set[str]] = {}
-        budget: dict[str, int] = {}
         for name in plugin_names:
             try:
-                plugin = self.registry.create(name, self.settings)
-                requests = list(plugin.start_requests())
-                self._plugins[name] = plugin
+                current = self.begin_round(name)
             except Exception as exc:  # one plugin's bad setup must not stop the others
                 report.problems.append(f"{name}: {exc}")
                 log.error("plugin %s cannot start: %s", name, exc)
                 continue
-            report.stats(name)
-            seen[name] = set()
-            budget[name] = int(plugin.settings["max_pages"])
-            for request in requests:
-                self._enqueue(pending, seen, budget, Job(name, request))
-        started = {name: time.monotonic() for name in seen}
-
-        self.start()
-        while pending or any(w.job for w in self._workers):
-            self._dispatch(pending)
-            if not any(w.job for w in self._workers):
-                time.sleep(0.05)  # every pending page waits for its rate limit
-                continue
-            for result in self._collect(pending, report):
-                self._account(result, report, pending, seen, budget)
-        for name, t0 in started.items():
-            report.stats(name).seconds = time.monotonic() - t0
+            report.plugins[name] = current.stats
+        while not self.idle:
+            self.step()
         return report
 
-    @staticmethod
-    def _enqueue(pending: deque[Job], seen: dict[str, set[str]], budget: dict[str, int], job: Job) -> None:
-        url = job.request.url
-        if url in seen[job.plugin] or budget[job.plugin] <= 0:
-            return
-        seen[job.plugin].add(url)
-        budget[job.plugin] -= 1
-        pending.append(job)
+    # -- internals -----------------------------------------------------------------------------
 
-    def _dispatch(self, pending: deque[Job]) -> None:
+    def _enqueue(self, current: Round, job: Job) -> None:
+        url = job.request.url
+        if url in current.seen or current.budget <= 0:
+            return
+        current.seen.add(url)
+        if not self.politeness.allowed(current.plugin, url):
+            current.stats.skipped += 1
+            log.info("%s: %s is disallowed by robots.txt; skipped", current.name, url)
+            return
+        current.budget -= 1
+        current.outstanding += 1
+        self._pending.append(job)
+
+    def _dispatch(self) -> None:
         for index, worker in enumerate(self._workers):
-            if not pending:
+            if not self._pending:
                 return
             if worker.job is not None:
                 continue
-            job = self._next_allowed(pending)
+            job = self.politeness.take_next(self._pending, lambda j: self._rounds[j.round_id].plugin)
             if job is None:
                 return
             if not worker.process.is_alive():
@@ -135,29 +218,16 @@ class ScrapePool:
             try:
                 worker.conn.send(job)
             except (OSError, BrokenPipeError):
-                pending.appendleft(job)
+                self._pending.appendleft(job)
+                self.politeness.release(job.request.url)
                 self._replace(index)
                 continue
             worker.job, worker.since = job, time.monotonic()
 
-    def _next_allowed(self, pending: deque[Job]) -> Job | None:
-        """The first pending job whose rate bucket has a free slot now, taken out of ``pending``."""
-        now = time.monotonic()
-        for position, job in enumerate(pending):
-            bucket, per_minute = self._plugins[job.plugin].rate_limit(job.request)
-            key = (job.plugin, bucket)
-            if per_minute > 0 and now < self._next_slot.get(key, 0.0):
-                continue
-            if per_minute > 0:
-                self._next_slot[key] = now + 60.0 / per_minute
-            del pending[position]
-            return job
-        return None
-
-    def _collect(self, pending: deque[Job], report: RoundReport) -> list[JobResult]:
+    def _collect(self, timeout: float) -> list[JobResult]:
         busy = [w for w in self._workers if w.job is not None]
         waitables = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-        ready = set(wait(waitables, timeout=1.0))
+        ready = set(wait(waitables, timeout=timeout))
         results: list[JobResult] = []
         now = time.monotonic()
         for worker in busy:
@@ -167,6 +237,7 @@ class ScrapePool:
                 try:
                     results.append(worker.conn.recv())
                     worker.job = None
+                    self.politeness.release(job.request.url)
                     continue
                 except (EOFError, OSError):
                     pass  # died while answering: handled as a dead worker below
@@ -176,29 +247,38 @@ class ScrapePool:
                 continue
             reason = "worker process died" if died else f"no answer within [pool] job_timeout {self.settings.pool.job_timeout:g} s"
             log.warning("%s on %s (%s); replacing the worker", reason, job.request.url, job.plugin)
+            worker.job = None
+            self.politeness.release(job.request.url)
             self._replace(self._workers.index(worker))
             if job.dispatches <= self.settings.pool.retries:
-                report.stats(job.plugin).retries += 1
-                pending.appendleft(Job(job.plugin, job.request, job.dispatches + 1))
+                self._rounds[job.round_id].stats.retries += 1
+                self.totals.retries += 1
+                self._pending.appendleft(job.again())
             else:
                 results.append(JobResult(job, error=f"{job.request.url}: {reason} after {job.dispatches} tries", attempts=job.dispatches))
         return results
 
-    def _account(self, result: JobResult, report: RoundReport, pending: deque[Job], seen: dict[str, set[str]], budget: dict[str, int]) -> None:
-        stats = report.stats(result.job.plugin)
-        stats.pages += 1
-        stats.retries += result.attempts - 1
+    def _account(self, result: JobResult) -> None:
+        current = self._rounds[result.job.round_id]
+        current.outstanding -= 1
+        for stats in (current.stats, self.totals):
+            stats.pages += 1
+            stats.retries += result.attempts - 1
+            stats.records += len(result.records)
+            stats.invalid_records += len(result.invalid)
+            stats.errors += 1 if result.error else 0
         for reason, record in result.invalid:
-            stats.invalid_records += 1
             log.error("%s: invalid record from %s: %s %s", result.job.plugin, result.job.request.url, reason, record)
         if result.error:
-            stats.errors += 1
             log.error("%s: %s", result.job.plugin, result.error)
+            if self.on_failure is not None:
+                self.on_failure(FailedPage(result.job.plugin, result.job.request.url, result.attempts, result.error))
         for record in result.records:
             self.sink(record)
-            stats.records += 1
         for request in result.follow:
-            self._enqueue(pending, seen, budget, Job(result.job.plugin, request))
+            self._enqueue(current, Job(result.job.plugin, request, round_id=current.id))
+        if self.on_result is not None:
+            self.on_result(current, result)
 
     def _spawn(self) -> _WorkerHandle:
         parent_conn, child_conn = _CONTEXT.Pipe()

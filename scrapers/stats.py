@@ -12,6 +12,8 @@ class PluginStats:
     errors: int = 0
     invalid_records: int = 0
     retries: int = 0
+    # Pages not visited because robots.txt disallows them.
+    skipped: int = 0
     seconds: float = 0.0
 
 

@@ -5,8 +5,11 @@ The worker knows nothing of Kafka: records go back to the pool over a pipe.
 
 from __future__ import annotations
 
+import ctypes
+import json
 import logging
 import os
+import signal
 import time
 from multiprocessing.connection import Connection
 from typing import Mapping
@@ -27,7 +30,14 @@ log = logging.getLogger("scrapeline.worker")
 
 
 class PageLoadError(RuntimeError):
-    """The page did not load or render in time; worth another try."""
+    """The page did not load or render in time, or answered 429/5xx; worth another try."""
+
+
+class PageRefused(RuntimeError):
+    """The site answered with a status that another try will not change (404, 403...)."""
+
+
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class PageWorker:
@@ -53,7 +63,7 @@ class PageWorker:
             plugin = self.plugin(job.plugin)
             html, final_url, result.attempts = self._render(plugin, job.request)
             self._parse(plugin, Page(final_url, html, job.request.meta), result)
-        except (PageLoadError, BrowserUnavailable, InteractionError) as exc:
+        except (PageLoadError, PageRefused, BrowserUnavailable, InteractionError) as exc:
             result.error = str(exc)
         except Exception as exc:  # a plugin bug fails this page, never the worker
             log.exception("plugin %s failed on %s", job.plugin, job.request.url)
@@ -84,6 +94,11 @@ class PageWorker:
         self._pages_on_browser += 1
         try:
             driver.get(request.url)
+            status = document_status(driver)
+            if status in RETRY_STATUSES:
+                raise PageLoadError(f"{request.url}: HTTP {status}")
+            if status is not None and status >= 400:
+                raise PageRefused(f"{request.url}: HTTP {status}")
             tab = Tab(driver, default_timeout=float(plugin.settings["wait_timeout"]))
             if plugin.wait_for:
                 tab.wait_for(plugin.wait_for)
@@ -100,6 +115,9 @@ class PageWorker:
 
     def _ready_browser(self, user_agent: str) -> Browser:
         recycle = self._pages_on_browser >= self.settings.browser.max_pages
+        if self._browser is not None and not recycle and self._browser.rss_mb() > self.settings.browser.max_rss_mb:
+            log.info("browser uses %.0f MB, above [browser] max_rss_mb; starting a fresh one", self._browser.rss_mb())
+            recycle = True
         if self._browser is not None and (recycle or user_agent != self._browser_agent):
             self.close()
         if self._browser is None:
@@ -136,9 +154,48 @@ class PageWorker:
             )
 
 
+def document_status(driver: object) -> int | None:
+    """The HTTP status of the page now shown, from Chromium's performance log (None when unknown)."""
+    try:
+        entries = driver.get_log("performance")  # type: ignore[attr-defined]
+    except Exception:  # not every driver (or Grid node) keeps this log
+        return None
+    documents: list[tuple[str, int]] = []
+    for entry in entries:
+        message = json.loads(entry["message"]).get("message", {})
+        params = message.get("params", {})
+        if message.get("method") == "Network.responseReceived" and params.get("type") == "Document":
+            documents.append((params["response"]["url"], int(params["response"]["status"])))
+    current = driver.current_url  # type: ignore[attr-defined]
+    for url, status in reversed(documents):
+        if url == current:
+            return status
+    return documents[0][1] if documents else None
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this worker when the pool process dies, however it dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the pipe closing still stops the worker
+
+
+def _kill_own_group(signum: int, frame: object) -> None:
+    # The browser's processes share this group: none outlives the worker.
+    os.killpg(0, signal.SIGKILL)
+
+
 def worker_main(settings: Settings, conn: Connection, log_level: int) -> None:
     """Entry point of a worker process: answer jobs until told to stop or the pool goes away."""
+    parent = os.getppid()
     os.setpgrp()  # so the pool can kill this worker together with its browser
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, _kill_own_group)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool decides when workers stop
+    if os.getppid() != parent:
+        return  # the pool died before the death signal was armed
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     worker = PageWorker(settings)
     try:
