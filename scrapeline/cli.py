@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     scrape = commands.add_parser("scrape", parents=[common], help="run one scrape round and publish the records to Kafka")
-    scrape.add_argument("--once", action="store_true", help="one round of every enabled plugin, then exit (the default)")
+    mode = scrape.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="one round of every enabled plugin, then exit (the default)")
+    mode.add_argument("--daemon", action="store_true", help="run each plugin on its [plugin:NAME] interval until SIGTERM/SIGINT")
+    scrape.add_argument("--rounds", type=int, metavar="N", help="with --daemon: stop after N rounds of each plugin")
     _add_round_options(scrape)
     scrape.set_defaults(handler=cmd_scrape)
 
@@ -97,15 +100,17 @@ def _add_round_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_scrape(args: argparse.Namespace, settings: Settings) -> int:
-    from scrapeline.rounds import scrape_round
-
     from scrapeline.devstack import resolve_servers
-    from scrapeline.report import print_round
+    from scrapeline.report import print_round, round_progress
+    from scrapeline.rounds import run_daemon, scrape_round
 
     settings = resolve_servers(settings)
     with ExitStack() as stack:
         settings = _start_mirrors(stack, settings, args.mirror)
-        report = scrape_round(settings, args.plugin)
+        if args.daemon:
+            return run_daemon(settings, args.plugin, max_rounds=args.rounds)
+        on_result = stack.enter_context(round_progress())
+        report = scrape_round(settings, args.plugin, on_result=on_result)
     print_round(report)
     return 1 if report.errors or report.problems else 0
 

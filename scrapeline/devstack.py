@@ -111,7 +111,7 @@ def wait_ready(endpoints: Endpoints, timeout: float, process: subprocess.Popen[b
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise DevStackError(f"noida-db exited with code {process.returncode} (see its noida.log)")
+            raise DevStackError(f"noida-db exited with code {process.returncode}: {_last_log_line(process)}")
         if _elasticsearch_answers(endpoints.elasticsearch) and _port_open(endpoints.kafka):
             return
         time.sleep(0.2)
@@ -119,20 +119,32 @@ def wait_ready(endpoints: Endpoints, timeout: float, process: subprocess.Popen[b
 
 
 def stop_process(pid: int, timeout: float) -> None:
-    """SIGTERM, then SIGKILL after ``timeout``."""
+    """SIGTERM to the process group ``pid`` leads, then SIGKILL after ``timeout``.
+
+    The group, not the pid: the `noida-db` command is a wrapper whose child is the server.
+    """
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not _group_alive(pid):
             return
+        _alive(pid)  # reaps the leader when it is our child
         time.sleep(0.1)
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _alive(pid: int) -> bool:
@@ -147,6 +159,15 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _last_log_line(process: subprocess.Popen[bytes]) -> str:
+    log_path = Path(process.args[process.args.index("--data-dir") + 1]).parent / "noida.log"  # type: ignore[union-attr]
+    try:
+        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip() and "GLIBC" not in line]
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "no log"
 
 
 def _elasticsearch_answers(url: str) -> bool:
@@ -182,7 +203,7 @@ def read_state(settings: Settings) -> Endpoints | None:
     except (OSError, ValueError, TypeError):
         return None
     # A pid alone may have been reused after a reboot; the stack must also answer.
-    return endpoints if _alive(endpoints.pid) and _elasticsearch_answers(endpoints.elasticsearch) else None
+    return endpoints if _group_alive(endpoints.pid) and _elasticsearch_answers(endpoints.elasticsearch) else None
 
 
 def dev_up(settings: Settings) -> tuple[Endpoints, bool]:

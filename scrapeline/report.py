@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -62,3 +65,27 @@ def print_plugins(registry: "Registry", settings: "Settings") -> None:
     console.print(table)
     for problem in registry.problems:
         console.print(f"[red]not loaded:[/red] {problem}", highlight=False)
+
+
+@contextmanager
+def round_progress() -> Iterator[Callable[[Any, Any], None]]:
+    """A live line per plugin on a terminal (pages, records, errors); a log line per page otherwise."""
+    if not sys.stderr.isatty():
+        log = logging.getLogger("scrapeline.progress")
+
+        def plain(current: Any, result: Any) -> None:
+            state = f"error: {result.error}" if result.error else f"{len(result.records)} records"
+            log.info("%s: %s: %s", current.name, result.job.request.url, state)
+
+        yield plain
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True)) as progress:
+        tasks: dict[str, Any] = {}
+
+        def live(current: Any, result: Any) -> None:
+            if current.name not in tasks:
+                tasks[current.name] = progress.add_task(current.name)
+            s = current.stats
+            progress.update(tasks[current.name], description=f"{current.name}: {s.pages} pages, {s.records} records, {s.errors} errors")
+
+        yield live

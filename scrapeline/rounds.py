@@ -7,8 +7,9 @@ from typing import Callable, Sequence
 
 from pipeline.publisher import PublishError, RecordPublisher
 from scrapeline.settings import Settings
-from scrapers.jobs import FailedPage
-from scrapers.pool import ScrapePool
+from scrapers.daemon import ScrapeDaemon
+from scrapers.jobs import FailedPage, JobResult
+from scrapers.pool import Round, ScrapePool
 from scrapers.registry import Registry, discover
 from scrapers.stats import RoundReport
 
@@ -27,17 +28,28 @@ def enabled_plugins(registry: Registry, settings: Settings) -> list[str]:
     return [name for name in sorted(registry.entries) if registry.create(name, settings).settings["enabled"]]
 
 
-def scrape_round(settings: Settings, selected: Sequence[str] | None = None, *, registry: Registry | None = None) -> RoundReport:
-    """Scrape the ``selected`` plugins (default: every enabled one) once; records go to Kafka."""
+def _selected(settings: Settings, selected: Sequence[str] | None, registry: Registry | None) -> tuple[Registry, list[str]]:
     registry = registry if registry is not None else discover(settings.pool.plugin_paths)
     for problem in registry.problems:
         log.error("plugin not loaded: %s", problem)
     names = list(selected) if selected else enabled_plugins(registry, settings)
     for name in names:
         registry.get(name)  # an unknown --plugin is a clear error before any browser starts
+    return registry, names
+
+
+def scrape_round(
+    settings: Settings,
+    selected: Sequence[str] | None = None,
+    *,
+    registry: Registry | None = None,
+    on_result: Callable[[Round, JobResult], None] | None = None,
+) -> RoundReport:
+    """Scrape the ``selected`` plugins (default: every enabled one) once; records go to Kafka."""
+    registry, names = _selected(settings, selected, registry)
     publisher = open_publisher(settings)
     try:
-        with ScrapePool(settings, publisher.publish, registry=registry, on_failure=failure_sink(publisher)) as pool:
+        with ScrapePool(settings, publisher.publish, registry=registry, on_failure=failure_sink(publisher), on_result=on_result) as pool:
             report = pool.run_round(names)
         publisher.flush()
     except PublishError as exc:
@@ -46,3 +58,20 @@ def scrape_round(settings: Settings, selected: Sequence[str] | None = None, *, r
         publisher.close()
     report.problems[:0] = [str(problem) for problem in registry.problems]
     return report
+
+
+def run_daemon(settings: Settings, selected: Sequence[str] | None = None, *, max_rounds: int | None = None) -> int:
+    """The scrape daemon: every selected (default: enabled) plugin on its schedule until a stop signal."""
+    registry, names = _selected(settings, selected, registry=None)
+    publisher = open_publisher(settings)
+    try:
+        with ScrapePool(settings, publisher.publish, registry=registry, on_failure=failure_sink(publisher)) as pool:
+            code = ScrapeDaemon(settings, pool, names, spool_bytes=publisher.spool.pending_bytes, max_rounds=max_rounds).run()
+        try:
+            publisher.flush(timeout=settings.pool.shutdown_timeout)
+        except PublishError as exc:
+            log.warning("%s", exc)
+    finally:
+        publisher.close()
+    log.info("stopped")
+    return code

@@ -63,6 +63,11 @@ def test_dev_up_status_down(tmp_path, noida):
     assert status.returncode == 0 and status.stdout.startswith("running")
     down = scrapeline("dev", "down", "--config", str(config))
     assert down.stdout.strip() == "stopped"
+    # The whole server is gone, not just the `noida-db` wrapper process.
+    import psutil
+
+    left = [p.pid for p in psutil.process_iter(["cmdline"]) if str(tmp_path / "data") in " ".join(p.info["cmdline"] or [])]
+    assert left == []
     status = scrapeline("dev", "status", "--config", str(config))
     assert status.returncode == 1 and status.stdout.strip() == "not running"
 

@@ -1,0 +1,40 @@
+"""When each plugin's next round is due: every N seconds, or on a cron expression."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from croniter import croniter
+
+from scrapeline.settings import ConfigError
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """``interval = 300`` (seconds) or ``interval = */5 * * * *`` (cron, UTC)."""
+
+    seconds: float | None = None
+    cron: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> "Schedule":
+        text = str(text).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            if croniter.is_valid(text):
+                return cls(cron=text)
+            raise ConfigError(f"{where}: {text!r} is neither a number of seconds nor a cron expression") from None
+        if seconds <= 0:
+            raise ConfigError(f"{where}: the interval must be above 0 seconds, got {text!r}")
+        return cls(seconds=seconds)
+
+    def next_after(self, moment: float) -> float:
+        """The next start time (epoch seconds) after ``moment``."""
+        if self.seconds is not None:
+            return moment + self.seconds
+        return croniter(self.cron, datetime.fromtimestamp(moment, tz=timezone.utc)).get_next(float)
+
+    def __str__(self) -> str:
+        return f"every {self.seconds:g} s" if self.seconds is not None else f"cron {self.cron}"
