@@ -135,8 +135,9 @@ def chrome_options(settings: BrowserSettings, *, user_agent: str = "", profile_d
         options.add_argument(f"--user-data-dir={profile_dir}")
     for flag in settings.extra_args:
         options.add_argument(flag)
-    # Return from get() once the DOM is ready; plugins wait for their own selector.
-    options.page_load_strategy = "eager"
+    # "normal": ChromeDriver ignores the page-load timeout under "eager" when a server never answers.
+    # A page whose sub-resources outlast the timeout is still read (see worker.PageWorker._load).
+    options.page_load_strategy = "normal"
     # The performance log carries the HTTP status of each page (retry on 429/5xx).
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     return options

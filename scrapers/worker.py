@@ -93,7 +93,9 @@ class PageWorker:
         driver = browser.driver
         self._pages_on_browser += 1
         try:
-            driver.get(request.url)
+            # From a blank page, so that after a timeout the old page is never taken for the new one.
+            driver.get("about:blank")
+            self._navigate(driver, plugin, request)
             status = document_status(driver)
             if status in RETRY_STATUSES:
                 raise PageLoadError(f"{request.url}: HTTP {status}")
@@ -112,6 +114,17 @@ class PageWorker:
             raise PageLoadError(f"{request.url}: browser error: {(exc.msg or str(exc)).strip().splitlines()[0]}") from None
         plugin.interact(tab, request)
         return driver.page_source, driver.current_url
+
+    def _navigate(self, driver: object, plugin: Plugin, request: Request) -> None:
+        """Load the page; past the page-load timeout, keep it if it arrived and shows ``wait_for``."""
+        try:
+            driver.get(request.url)  # type: ignore[attr-defined]
+        except TimeoutException:
+            driver.execute_script("window.stop();")  # type: ignore[attr-defined]
+            arrived = driver.current_url != "about:blank"  # type: ignore[attr-defined]
+            if not (arrived and plugin.wait_for and Tab(driver).count(plugin.wait_for)):  # type: ignore[arg-type]
+                raise
+            log.info("%s: some resources still loading after the page-load timeout; the page is read as it is", request.url)
 
     def _ready_browser(self, user_agent: str) -> Browser:
         recycle = self._pages_on_browser >= self.settings.browser.max_pages

@@ -1,30 +1,6 @@
 """The commands a user types, run as the user runs them."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def scrapeline(*args, env=None, cwd=ROOT, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "scrapeline.cli", *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout
-    )
-
-
-def server_env(settings):
-    return {
-        "SCRAPELINE_KAFKA__BOOTSTRAP_SERVERS": ",".join(settings.kafka.bootstrap_servers),
-        "SCRAPELINE_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "SCRAPELINE_KAFKA__GROUP_ID": settings.kafka.group_id,
-        "SCRAPELINE_ELASTICSEARCH__HOSTS": ",".join(settings.elasticsearch.hosts),
-        "SCRAPELINE_ELASTICSEARCH__INDEX_PREFIX": settings.elasticsearch.index_prefix,
-        "SCRAPELINE_POOL__DATA_DIR": settings.pool.data_dir,
-    }
+from dev_env import scrapeline, server_env
 
 
 def test_run_against_the_bundled_mirror_prints_the_summary_and_a_sample(settings, chromium):
