@@ -24,3 +24,14 @@ def server_env(settings):
         "SCRAPELINE_ELASTICSEARCH__INDEX_PREFIX": settings.elasticsearch.index_prefix,
         "SCRAPELINE_POOL__DATA_DIR": settings.pool.data_dir,
     }
+
+
+def consume_all(settings):
+    """Index everything on the test's topics (until drained) and return the consumer's counts."""
+    from pipeline.consumer import RecordConsumer
+
+    consumer = RecordConsumer(settings)
+    try:
+        return consumer.run(drain=True, until_idle=60)
+    finally:
+        consumer.close()

@@ -8,21 +8,13 @@ from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer
 
 from fixtures.cmc_site import coins, usd
-from pipeline.consumer import RecordConsumer
+from dev_env import consume_all
 from pipeline.envelope import dead_letter_topic, encode, records_topic
 from pipeline.publisher import ensure_topics
 from scrapeline.records import ScrapedRecord
 from scrapeline.rounds import scrape_round
 
 pytestmark = pytest.mark.usefixtures("chromium")
-
-
-def consume_all(settings):
-    consumer = RecordConsumer(settings)
-    try:
-        return consumer.run(drain=True, until_idle=60)
-    finally:
-        consumer.close()
 
 
 def es(settings):

@@ -6,7 +6,7 @@ from elasticsearch import Elasticsearch
 
 from conftest import REAL_PAGES
 from fixtures.off_site import PRODUCTS, ROOT, product_path
-from pipeline.consumer import RecordConsumer
+from dev_env import consume_all
 from plugins.openfoodfacts import OpenFoodFacts, product_links, record_from_product_page
 from scrapers import Page, Request
 
@@ -91,11 +91,7 @@ def test_round_through_chromium_into_elasticsearch(settings, site_root, caplog):
     assert (stats.pages, stats.records, stats.errors) == (6, 3, 1)
     assert any("/product/3000000000048/" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
 
-    consumer = RecordConsumer(settings)
-    try:
-        consumer.run(drain=True, until_idle=60)
-    finally:
-        consumer.close()
+    consume_all(settings)
     client = Elasticsearch(list(settings.elasticsearch.hosts))
     index = f"{settings.elasticsearch.index_prefix}-food_product"
     assert client.count(index=index)["count"] == 3

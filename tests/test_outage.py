@@ -5,7 +5,7 @@ import threading
 import pytest
 from elasticsearch import Elasticsearch
 
-from pipeline.consumer import RecordConsumer
+from dev_env import consume_all
 from pipeline.publisher import PublishError
 from scrapeline.rounds import open_publisher
 from scrapers.pool import ScrapePool
@@ -14,11 +14,7 @@ pytestmark = pytest.mark.usefixtures("chromium")
 
 
 def consume_and_count(settings):
-    consumer = RecordConsumer(settings)
-    try:
-        consumer.run(drain=True, until_idle=60)
-    finally:
-        consumer.close()
+    consume_all(settings)
     client = Elasticsearch(list(settings.elasticsearch.hosts))
     return client.count(index=f"{settings.elasticsearch.index_prefix}-crypto_quote")["count"]
 

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 from elasticsearch import Elasticsearch
 
-from pipeline.consumer import RecordConsumer
+from dev_env import consume_all
 from scrapeline.rounds import scrape_round
 from scrapers.registry import discover
 
@@ -83,11 +83,7 @@ def test_three_origins_scrape_into_elasticsearch_while_broken_plugins_are_report
     assert f"file {tmp_path / 'twin.py'}: plugin name 'openfoodfacts' is already taken by built-in plugins/openfoodfacts.py; this one is ignored" in report.problems
     assert f"file {tmp_path / 'nameless.py'}: Nameless is missing the required attribute 'name'" in report.problems
 
-    consumer = RecordConsumer(settings)
-    try:
-        stats = consumer.run(drain=True, until_idle=60)
-    finally:
-        consumer.close()
+    stats = consume_all(settings)
     assert stats.indexed == 107
     client = Elasticsearch(list(settings.elasticsearch.hosts))
     prefix = settings.elasticsearch.index_prefix
