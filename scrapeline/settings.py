@@ -77,7 +77,8 @@ class BrowserSettings:
     user_agent: str = ""
     window_size: str = "1366,900"
     extra_args: tuple[str, ...] = ()
-    # A worker's browser is replaced after this many pages, or once it uses more memory than this.
+    # A worker's browser is replaced after this many pages, or once its memory (proportional set size,
+    # shared pages counted once) passes max_rss_mb.
     max_pages: int = 200
     max_rss_mb: int = 1500
 

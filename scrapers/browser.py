@@ -59,8 +59,12 @@ class Browser:
         process = getattr(service, "process", None)
         return process.pid if process else None
 
-    def rss_mb(self) -> float:
-        """Resident memory of ChromeDriver and every browser process under it, in MB (0 for a Grid)."""
+    def memory_mb(self) -> float:
+        """Memory of ChromeDriver and every browser process under it, in MB (0 for a Grid).
+
+        Proportional set size: pages the processes share are counted once, split among them,
+        where summing RSS would count them once per process and overstate the browser severalfold.
+        """
         if self.pid is None:
             return 0.0
         try:
@@ -71,7 +75,8 @@ class Browser:
         total = 0
         for process in processes:
             try:
-                total += process.memory_info().rss
+                info = process.memory_full_info()
+                total += getattr(info, "pss", info.rss)
             except psutil.Error:
                 pass
         return total / 1e6

@@ -93,8 +93,6 @@ class PageWorker:
         driver = browser.driver
         self._pages_on_browser += 1
         try:
-            # From a blank page, so that after a timeout the old page is never taken for the new one.
-            driver.get("about:blank")
             self._navigate(driver, plugin, request)
             status = document_status(driver)
             if status in RETRY_STATUSES:
@@ -117,20 +115,26 @@ class PageWorker:
 
     def _navigate(self, driver: object, plugin: Plugin, request: Request) -> None:
         """Load the page; past the page-load timeout, keep it if it arrived and shows ``wait_for``."""
+        # A mark on the page shown now: if it is still there after a timeout, the new page never
+        # replaced it, and the old page must not be taken for the new one.
+        driver.execute_script("window.__scrapelineLeaving = true;")  # type: ignore[attr-defined]
         try:
             driver.get(request.url)  # type: ignore[attr-defined]
         except TimeoutException:
             driver.execute_script("window.stop();")  # type: ignore[attr-defined]
-            arrived = driver.current_url != "about:blank"  # type: ignore[attr-defined]
+            arrived = not driver.execute_script("return window.__scrapelineLeaving === true;")  # type: ignore[attr-defined]
             if not (arrived and plugin.wait_for and Tab(driver).count(plugin.wait_for)):  # type: ignore[arg-type]
                 raise
             log.info("%s: some resources still loading after the page-load timeout; the page is read as it is", request.url)
 
     def _ready_browser(self, user_agent: str) -> Browser:
         recycle = self._pages_on_browser >= self.settings.browser.max_pages
-        if self._browser is not None and not recycle and self._browser.rss_mb() > self.settings.browser.max_rss_mb:
-            log.info("browser uses %.0f MB, above [browser] max_rss_mb; starting a fresh one", self._browser.rss_mb())
-            recycle = True
+        # Measuring costs a few ms (it reads every process's memory map): every tenth page is enough.
+        if self._browser is not None and not recycle and self._pages_on_browser % 10 == 9:
+            used = self._browser.memory_mb()
+            if used > self.settings.browser.max_rss_mb:
+                log.info("browser uses %.0f MB, above [browser] max_rss_mb; starting a fresh one", used)
+                recycle = True
         if self._browser is not None and (recycle or user_agent != self._browser_agent):
             self.close()
         if self._browser is None:
