@@ -94,7 +94,8 @@ class PageWorker:
         self._pages_on_browser += 1
         try:
             self._navigate(driver, plugin, request)
-            status = document_status(driver)
+            final_url = driver.current_url
+            status = document_status(driver, final_url)
             if status in RETRY_STATUSES:
                 raise PageLoadError(f"{request.url}: HTTP {status}")
             if status is not None and status >= 400:
@@ -110,19 +111,21 @@ class PageWorker:
             # The browser may be gone; start a fresh one for the next try.
             self.close()
             raise PageLoadError(f"{request.url}: browser error: {(exc.msg or str(exc)).strip().splitlines()[0]}") from None
-        plugin.interact(tab, request)
-        return driver.page_source, driver.current_url
+        if type(plugin).interact is not Plugin.interact:
+            plugin.interact(tab, request)
+            final_url = driver.current_url  # the interaction may have moved on to another page
+        return driver.page_source, final_url
 
     def _navigate(self, driver: object, plugin: Plugin, request: Request) -> None:
         """Load the page; past the page-load timeout, keep it if it arrived and shows ``wait_for``."""
-        # A mark on the page shown now: if it is still there after a timeout, the new page never
-        # replaced it, and the old page must not be taken for the new one.
-        driver.execute_script("window.__scrapelineLeaving = true;")  # type: ignore[attr-defined]
         try:
             driver.get(request.url)  # type: ignore[attr-defined]
         except TimeoutException:
             driver.execute_script("window.stop();")  # type: ignore[attr-defined]
-            arrived = not driver.execute_script("return window.__scrapelineLeaving === true;")  # type: ignore[attr-defined]
+            # Without a document response the browser still shows the previous page, which must
+            # not be taken for this one. (The log was read after the previous page: only this page's
+            # events are in it.)
+            arrived = document_status(driver, driver.current_url) is not None  # type: ignore[attr-defined]
             if not (arrived and plugin.wait_for and Tab(driver).count(plugin.wait_for)):  # type: ignore[arg-type]
                 raise
             log.info("%s: some resources still loading after the page-load timeout; the page is read as it is", request.url)
@@ -171,8 +174,8 @@ class PageWorker:
             )
 
 
-def document_status(driver: object) -> int | None:
-    """The HTTP status of the page now shown, from Chromium's performance log (None when unknown)."""
+def document_status(driver: object, current_url: str) -> int | None:
+    """The HTTP status of the page at ``current_url``, from Chromium's performance log (None when unknown)."""
     try:
         entries = driver.get_log("performance")  # type: ignore[attr-defined]
     except Exception:  # not every driver (or Grid node) keeps this log
@@ -183,9 +186,8 @@ def document_status(driver: object) -> int | None:
         params = message.get("params", {})
         if message.get("method") == "Network.responseReceived" and params.get("type") == "Document":
             documents.append((params["response"]["url"], int(params["response"]["status"])))
-    current = driver.current_url  # type: ignore[attr-defined]
     for url, status in reversed(documents):
-        if url == current:
+        if url == current_url:
             return status
     return documents[0][1] if documents else None
 
