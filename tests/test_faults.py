@@ -1,5 +1,7 @@
 """Pages that hang, answer 429, or lose their browser mid-load end with the same records as a clean run."""
 
+import os
+import signal
 import threading
 
 import psutil
@@ -18,8 +20,9 @@ def faulty():
     site.stop()
 
 
-def scrape(settings, base_url, workers=1):
-    settings = settings.replace("pool", retries=2, workers=workers).replace("browser", page_load_timeout=3.0)
+def scrape(settings, base_url, workers=1, job_timeout=180.0):
+    settings = settings.replace("pool", retries=2, workers=workers, job_timeout=job_timeout)
+    settings = settings.replace("browser", page_load_timeout=3.0)
     settings = settings.with_plugin_values("coinmarketcap", base_url=base_url, wait_timeout="5")
     records = []
     with ScrapePool(settings, records.append) as pool:
@@ -74,3 +77,33 @@ def test_a_page_that_never_recovers_fails_after_the_retries_and_is_reported(sett
     assert report.plugins["coinmarketcap"].errors == 1
     assert [(f.plugin, f.url, f.attempts) for f in failures] == [("coinmarketcap", f"{faulty.url}/missing/", 1)]
     assert failures[0].error.endswith("HTTP 404")  # a 404 is not retried
+
+
+def test_a_worker_process_killed_mid_page_is_replaced_and_its_page_handed_out_again(settings, faulty, clean_run):
+    def kill_workers_when_loading():
+        faulty.slow_request_seen.wait(60)
+        for process in psutil.Process().children():
+            if os.getpgid(process.pid) == process.pid:  # a worker: it leads its own process group
+                os.killpg(process.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_workers_when_loading)
+    killer.start()
+    stats, records = scrape(settings, f"{faulty.url}/slow")
+    killer.join()
+    assert (stats.records, stats.errors, stats.retries) == (101, 0, 1)
+    assert {key: value[1] for key, value in comparable(records).items()} == clean_run
+
+
+def test_a_hung_worker_is_replaced_after_the_job_timeout(settings, faulty, clean_run):
+    def freeze_workers_when_loading():
+        faulty.slow_request_seen.wait(60)
+        for process in psutil.Process().children():
+            if os.getpgid(process.pid) == process.pid:
+                process.suspend()  # SIGSTOP: alive, but never answers again
+
+    freezer = threading.Thread(target=freeze_workers_when_loading)
+    freezer.start()
+    stats, records = scrape(settings, f"{faulty.url}/slow", job_timeout=8.0)
+    freezer.join()
+    assert (stats.records, stats.errors, stats.retries) == (101, 0, 1)
+    assert {key: value[1] for key, value in comparable(records).items()} == clean_run
