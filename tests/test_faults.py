@@ -30,6 +30,11 @@ def scrape(settings, base_url, workers=1, job_timeout=180.0):
     return report.plugins["coinmarketcap"], records
 
 
+def pool_workers():
+    """This test process's pool workers (the session's noida-db is a child too, and must be left alone)."""
+    return [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline()) and os.getpgid(p.pid) == p.pid]
+
+
 def comparable(records):
     """The records without their scrape time, by id; asserts there are no duplicates."""
     by_id = {r.id: (r.url, dict(r.record)) for r in records}
@@ -55,9 +60,10 @@ def test_a_failing_page_is_retried_until_it_answers(settings, faulty, clean_run,
 def test_a_browser_killed_mid_page_is_replaced_and_the_page_tried_again(settings, faulty, clean_run):
     def kill_browser_when_loading():
         faulty.slow_request_seen.wait(60)
-        for process in psutil.Process().children(recursive=True):
-            if process.name() in ("chromium", "chrome"):
-                process.kill()
+        for worker in pool_workers():
+            for process in worker.children(recursive=True):
+                if process.name() in ("chromium", "chrome"):
+                    process.kill()
 
     killer = threading.Thread(target=kill_browser_when_loading)
     killer.start()
@@ -82,9 +88,8 @@ def test_a_page_that_never_recovers_fails_after_the_retries_and_is_reported(sett
 def test_a_worker_process_killed_mid_page_is_replaced_and_its_page_handed_out_again(settings, faulty, clean_run):
     def kill_workers_when_loading():
         faulty.slow_request_seen.wait(60)
-        for process in psutil.Process().children():
-            if os.getpgid(process.pid) == process.pid:  # a worker: it leads its own process group
-                os.killpg(process.pid, signal.SIGKILL)
+        for process in pool_workers():
+            os.killpg(process.pid, signal.SIGKILL)
 
     killer = threading.Thread(target=kill_workers_when_loading)
     killer.start()
@@ -97,9 +102,8 @@ def test_a_worker_process_killed_mid_page_is_replaced_and_its_page_handed_out_ag
 def test_a_hung_worker_is_replaced_after_the_job_timeout(settings, faulty, clean_run):
     def freeze_workers_when_loading():
         faulty.slow_request_seen.wait(60)
-        for process in psutil.Process().children():
-            if os.getpgid(process.pid) == process.pid:
-                process.suspend()  # SIGSTOP: alive, but never answers again
+        for process in pool_workers():
+            process.suspend()  # SIGSTOP: alive, but never answers again
 
     freezer = threading.Thread(target=freeze_workers_when_loading)
     freezer.start()
