@@ -53,6 +53,8 @@ class Spool:
         self._mutex = threading.Condition()
         self._cursor = self._read_cursor()
         segments = self._segments()
+        # Kept up to date on append and trim: checking the bound must not stat every segment per record.
+        self._size = sum(self._segment_path(seq).stat().st_size for seq in segments)
         self._write_seq = segments[-1] if segments else self._cursor[0]
         self._writer = open(self._segment_path(self._write_seq), "ab")
 
@@ -66,7 +68,7 @@ class Spool:
         ).encode() + b"\n"
         with self._mutex:
             warned = False
-            while self.size_bytes() + len(line) > self.max_bytes:
+            while self._size + len(line) > self.max_bytes:
                 if not warned and callable(block_log):
                     block_log()
                     warned = True
@@ -79,6 +81,7 @@ class Spool:
                 self._writer = open(self._segment_path(self._write_seq), "ab")
             self._writer.write(line)
             self._writer.flush()  # in the OS now: a crash of this process loses nothing
+            self._size += len(line)
             self._mutex.notify_all()
 
     # -- reading -------------------------------------------------------------------------------
@@ -113,10 +116,12 @@ class Spool:
         temporary = self.folder / "cursor.json.tmp"
         temporary.write_text(json.dumps({"segment": position[0], "offset": position[1]}))
         os.replace(temporary, self.folder / "cursor.json")
-        for seq in self._segments():
-            if seq < position[0]:
-                self._segment_path(seq).unlink(missing_ok=True)
         with self._mutex:
+            for seq in self._segments():
+                if seq < position[0]:
+                    path = self._segment_path(seq)
+                    self._size -= path.stat().st_size
+                    path.unlink()
             self._mutex.notify_all()
 
     def wait_for_data(self, timeout: float) -> None:
@@ -136,7 +141,8 @@ class Spool:
         return max(0, total)
 
     def size_bytes(self) -> int:
-        return sum(self._segment_path(seq).stat().st_size for seq in self._segments())
+        """Bytes on disk, acknowledged or not (what ``max_bytes`` bounds)."""
+        return self._size
 
     def close(self) -> None:
         with self._mutex:

@@ -13,6 +13,7 @@ def user_error(exc: BaseException) -> str | None:
         "pipeline.publisher.PublishError",
         "pipeline.spool.SpoolBusy",
         "builtins.FileNotFoundError",
+        "builtins.FileExistsError",
     }:
         return str(exc)
     if "kafka.errors.NoBrokersAvailable" in names:

@@ -103,6 +103,10 @@ class PageWorker:
             tab = Tab(driver, default_timeout=float(plugin.settings["wait_timeout"]))
             if plugin.wait_for:
                 tab.wait_for(plugin.wait_for)
+            if type(plugin).interact is not Plugin.interact:
+                plugin.interact(tab, request)
+                final_url = driver.current_url  # the interaction may have moved on to another page
+            return driver.page_source, final_url
         except InteractionError as exc:
             raise PageLoadError(f"{request.url}: {exc}") from None
         except TimeoutException:
@@ -111,10 +115,6 @@ class PageWorker:
             # The browser may be gone; start a fresh one for the next try.
             self.close()
             raise PageLoadError(f"{request.url}: browser error: {(exc.msg or str(exc)).strip().splitlines()[0]}") from None
-        if type(plugin).interact is not Plugin.interact:
-            plugin.interact(tab, request)
-            final_url = driver.current_url  # the interaction may have moved on to another page
-        return driver.page_source, final_url
 
     def _navigate(self, driver: object, plugin: Plugin, request: Request) -> None:
         """Load the page; past the page-load timeout, keep it if it arrived and shows ``wait_for``."""

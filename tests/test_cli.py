@@ -59,7 +59,7 @@ def test_plugins_new_writes_a_working_skeleton_and_check_renders_one_page(tmp_pa
     assert "shop_prices" in listed.stdout and "file my_plugins/shop_prices.py" in listed.stdout
     assert "│ quotes " in listed.stdout and "│ no " in listed.stdout  # the test package is off by default
     again = scrapeline("plugins", "new", "shop_prices", cwd=tmp_path)
-    assert again.returncode == 1 and "exists already" in again.stderr
+    assert again.returncode == 1 and "exists already" in again.stderr and "Traceback" not in again.stderr
 
     check = scrapeline("plugins", "check", "coinmarketcap", "--url", f"{sites.url}/coinmarketcap-table/", cwd=tmp_path)
     assert check.returncode == 0, check.stderr
