@@ -35,3 +35,16 @@ def consume_all(settings):
         return consumer.run(drain=True, until_idle=60)
     finally:
         consumer.close()
+
+
+def read_topic(settings, topic):
+    """Every message on ``topic`` so far, decoded from JSON."""
+    import json
+
+    from kafka import KafkaConsumer
+
+    reader = KafkaConsumer(topic, bootstrap_servers=list(settings.kafka.bootstrap_servers), auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    try:
+        return [json.loads(message.value) for message in reader]
+    finally:
+        reader.close()

@@ -1,14 +1,13 @@
 """A scrape round of the loopback mirror through real Chromium, Kafka and Elasticsearch."""
 
-import json
 import logging
 
 import pytest
 from elasticsearch import Elasticsearch
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from fixtures.cmc_site import coins, usd
-from dev_env import consume_all
+from dev_env import consume_all, read_topic
 from pipeline.envelope import dead_letter_topic, encode, records_topic
 from pipeline.publisher import ensure_topics
 from scrapeline.records import ScrapedRecord
@@ -100,14 +99,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_carries_on
     assert (stats.consumed, stats.indexed, stats.dead_lettered) == (3, 1, 2)
     assert es(settings).get(index=index(settings), id="coinmarketcap:good")["_source"]["price_usd"] == 2.5
 
-    reader = KafkaConsumer(
-        dead_letter_topic(kafka.topic_prefix),
-        bootstrap_servers=list(kafka.bootstrap_servers),
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=10000,
-    )
-    letters = [json.loads(m.value) for m in reader]
-    reader.close()
+    letters = read_topic(settings, dead_letter_topic(kafka.topic_prefix))
     assert [letter["original"] for letter in letters] == ["this is not json", '{"schema": 1, "plugin": "x"}']
     assert letters[0]["reason"].startswith("not JSON")
     assert letters[0]["source"]["topic"] == topic

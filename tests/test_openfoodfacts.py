@@ -6,7 +6,8 @@ from elasticsearch import Elasticsearch
 
 from conftest import REAL_PAGES
 from fixtures.off_site import PRODUCTS, ROOT, product_path
-from dev_env import consume_all
+from dev_env import consume_all, read_topic
+from pipeline.envelope import failed_pages_topic
 from plugins.openfoodfacts import OpenFoodFacts, product_links, record_from_product_page
 from scrapers import Page, Request
 
@@ -90,6 +91,10 @@ def test_round_through_chromium_into_elasticsearch(settings, site_root, caplog):
     # Two listing pages, three product pages, and one listed product whose page is missing (an error, not a crash).
     assert (stats.pages, stats.records, stats.errors) == (6, 3, 1)
     assert any("/product/3000000000048/" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+
+    failed = read_topic(settings, failed_pages_topic(settings.kafka.topic_prefix))
+    assert [(f["plugin"], f["url"], f["attempts"]) for f in failed] == [("openfoodfacts", f"{base}/product/3000000000048/unlisted-biscuit", 1)]
+    assert failed[0]["error"].endswith("HTTP 404")
 
     consume_all(settings)
     client = Elasticsearch(list(settings.elasticsearch.hosts))
