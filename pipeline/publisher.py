@@ -52,7 +52,6 @@ class RecordPublisher:
     def __init__(self, settings: KafkaSettings, spool_dir: Path, *, spool_max_mb: int = 1024) -> None:
         self.settings = settings
         self.spool = Spool(spool_dir, spool_max_mb * 1024 * 1024)
-        self.sent = 0
         self.outage_since: float | None = None
         self._known_topics: set[str] = set()
         self._producer = None
@@ -110,7 +109,6 @@ class RecordPublisher:
                 self.outage_since = None
             backoff = 0.5
             self.spool.acknowledge(batch[-1].next_position)
-            self.sent += len(batch)
 
     def _send(self, batch: list) -> None:
         if self._producer is None:

@@ -53,7 +53,8 @@ class Spool:
         self._mutex = threading.Condition()
         self._cursor = self._read_cursor()
         segments = self._segments()
-        # Kept up to date on append and trim: checking the bound must not stat every segment per record.
+        # Bytes on disk, sent or not (what max_bytes bounds); kept up to date on append and trim,
+        # so checking the bound does not stat every segment per record.
         self._size = sum(self._segment_path(seq).stat().st_size for seq in segments)
         self._write_seq = segments[-1] if segments else self._cursor[0]
         self._writer = open(self._segment_path(self._write_seq), "ab")
@@ -139,10 +140,6 @@ class Spool:
             if current >= seq:
                 total += self._segment_path(current).stat().st_size - (offset if current == seq else 0)
         return max(0, total)
-
-    def size_bytes(self) -> int:
-        """Bytes on disk, acknowledged or not (what ``max_bytes`` bounds)."""
-        return self._size
 
     def close(self) -> None:
         with self._mutex:

@@ -51,9 +51,6 @@ class Registry:
     entries: dict[str, PluginEntry] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
-    def __contains__(self, name: str) -> bool:
-        return name in self.entries
-
     def get(self, name: str) -> PluginEntry:
         try:
             return self.entries[name]

@@ -27,9 +27,5 @@ class RoundReport:
         return self.plugins.setdefault(plugin, PluginStats())
 
     @property
-    def records(self) -> int:
-        return sum(s.records for s in self.plugins.values())
-
-    @property
     def errors(self) -> int:
         return sum(s.errors for s in self.plugins.values())
