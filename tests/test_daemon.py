@@ -73,6 +73,15 @@ def live(pids):
     return alive
 
 
+def assert_all_gone(workers, timeout=15):
+    """Neither the workers nor any of their browser processes are alive (polling: they die within moments)."""
+    deadline = time.monotonic() + timeout
+    while (browsers_of(workers) or live(workers)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert browsers_of(workers) == []
+    assert live(workers) == []
+
+
 def worker_pids(daemon_pid):
     """The daemon's workers: its children that lead their own process group (not multiprocessing's helpers)."""
     return [child.pid for child in psutil.Process(daemon_pid).children() if os.getpgid(child.pid) == child.pid]
@@ -91,8 +100,7 @@ def test_two_scheduled_rounds_then_sigterm_stops_cleanly(settings):
         process.send_signal(signal.SIGTERM)
         lines = wait_for_line(process, "stopped", timeout=60)
         assert process.wait(timeout=30) == 0, "".join(lines)
-        time.sleep(1)
-        assert browsers_of(workers) == []
+        assert_all_gone(workers)
     finally:
         process.kill()
 
@@ -105,8 +113,7 @@ def test_a_second_signal_forces_the_stop(settings):
         process.send_signal(signal.SIGINT)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) in (0, 1)
-        time.sleep(1)
-        assert browsers_of(workers) == []
+        assert_all_gone(workers)
     finally:
         process.kill()
 
@@ -119,10 +126,6 @@ def test_no_browser_outlives_a_crashed_daemon(settings):
         assert browsers_of(workers)
         process.kill()  # SIGKILL: no handler runs in the daemon itself
         process.wait()
-        deadline = time.monotonic() + 15
-        while (browsers_of(workers) or live(workers)) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert browsers_of(workers) == []
-        assert live(workers) == []
+        assert_all_gone(workers)
     finally:
         process.kill()
