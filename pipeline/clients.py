@@ -48,6 +48,9 @@ def make_consumer(settings: KafkaSettings, *, group_id: str | None = None) -> Ka
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=settings.max_poll_records,
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
         # New records topics (a new plugin kind) are picked up within seconds.
         metadata_max_age_ms=5000,
     )

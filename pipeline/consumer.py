@@ -3,63 +3,83 @@
 At-least-once: a batch's offsets are committed after every message in it was
 either acknowledged by Elasticsearch or written to the dead-letter topic. A
 replay after a crash re-indexes the same ``_id`` and so never duplicates.
+
+Backpressure: while Elasticsearch (or, for dead letters, Kafka) is down or
+overloaded, the consumer pauses its partitions and keeps polling, so it stays
+in its group (no ``max.poll.interval.ms`` eviction) without fetching more,
+and sends the same batch again after an exponential backoff.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
+import random
+import re
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
 
+from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
 
 from pipeline.clients import make_consumer, make_elasticsearch, make_producer
-from pipeline.documents import index_action, index_name
-from pipeline.envelope import EnvelopeError, dead_letter_topic, decode, records_topic_pattern
-from pipeline.indexer import BulkIndexer, StopRequested
-from pipeline.publisher import ensure_topics
+from pipeline.dead_letters import DeadLetterWriter
+from pipeline.documents import index_actions, kind_indices
+from pipeline.envelope import records_topic_pattern
+from pipeline.indexer import BulkIndexer, TransientIndexError
+from pipeline.normalise import KindSchemas, Unindexable, normalise
 from scrapeline.convert import utc_now_iso
 from scrapeline.settings import Settings
 
 log = logging.getLogger("scrapeline.consumer")
+T = TypeVar("T")
+
+
+class StopRequested(RuntimeError):
+    """The consumer was asked to stop while it waited for Elasticsearch or Kafka to come back."""
 
 
 @dataclass
 class ConsumeStats:
     consumed: int = 0
     indexed: int = 0
+    # Observations older than the latest document already indexed for their entity (kept in history only).
+    stale: int = 0
     dead_lettered: int = 0
     batches: int = 0
     commit_failures: int = 0
+    # Times a batch waited for Elasticsearch or Kafka to come back.
+    backoffs: int = 0
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)
 
 
 class RecordConsumer:
     """One member of the indexing consumer group."""
 
-    def __init__(self, settings: Settings, *, group_id: str | None = None, stop: threading.Event | None = None) -> None:
+    def __init__(self, settings: Settings, schemas: KindSchemas, *, group_id: str | None = None, stop: threading.Event | None = None) -> None:
         self.settings = settings
+        self.schemas = schemas
         self.stop = stop or threading.Event()
-        prefix = settings.kafka.topic_prefix
-        self.dlq_topic = dead_letter_topic(prefix)
-        self._consumer = make_consumer(settings.kafka, group_id=group_id)
-        self._consumer.subscribe(pattern=records_topic_pattern(prefix))
-        self._dlq = make_producer(settings.kafka)
-        self._dlq_ready = False
-        self._indexer = BulkIndexer(make_elasticsearch(settings.elasticsearch), settings.elasticsearch, stop=self.stop)
-        self._touched_indices: set[str] = set()
         self.stats = ConsumeStats()
+        self._paused = False
+        self._touched_kinds: set[str] = set()
+        self._consumer = make_consumer(settings.kafka, group_id=group_id)
+        self._pattern = re.compile(records_topic_pattern(settings.kafka.topic_prefix))
+        self._consumer.subscribe(pattern=self._pattern.pattern, listener=_PauseNewPartitions(self))
+        self._dead_letters = DeadLetterWriter(settings.kafka, make_producer(settings.kafka))
+        self._indexer = BulkIndexer(make_elasticsearch(settings.elasticsearch), settings.elasticsearch)
 
     def run(self, *, until_idle: float | None = None, drain: bool = False) -> ConsumeStats:
         """Consume until stopped; ``drain`` stops once every assigned partition is read to its end,
         ``until_idle`` once no message came for that many seconds."""
-        self._indexer.ensure_template()
         last_message = time.monotonic()
         try:
+            for kind, schema in sorted(self.schemas.schemas.items()):
+                self._until_done(lambda: self._indexer.ensure_kind(kind, schema))
             while not self.stop.is_set():
                 batch = self._consumer.poll(timeout_ms=500)
                 messages = [m for part in batch.values() for m in part]
@@ -72,81 +92,135 @@ class RecordConsumer:
                 if until_idle is not None and time.monotonic() - last_message >= until_idle:
                     break
         except StopRequested:
-            log.warning("stopped while Elasticsearch was unavailable; the batch stays uncommitted and will be read again")
-        self.refresh()
+            log.warning("stopped while waiting for Elasticsearch or Kafka; the batch stays uncommitted and will be read again")
+        try:
+            self.refresh()
+        except TransientIndexError as exc:
+            log.warning("could not refresh the indices on the way out: %s", exc)
         return self.stats
 
     def refresh(self) -> None:
         """Make everything indexed so far searchable now."""
-        for index in sorted(self._touched_indices):
-            self._indexer.refresh(index)
+        for kind in sorted(self._touched_kinds):
+            self._indexer.refresh(kind_indices(self.settings.elasticsearch.index_prefix, kind))
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._consumer.assignment())
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
-        self._dlq.close()
+        self._dead_letters.close()
 
     def _handle(self, messages: list[ConsumerRecord]) -> None:
         self.stats.batches += 1
         self.stats.consumed += len(messages)
-        prefix = self.settings.elasticsearch.index_prefix
+        es = self.settings.elasticsearch
+        indexed_at = utc_now_iso()
         actions: list[dict[str, Any]] = []
-        by_id: dict[tuple[str, str], ConsumerRecord] = {}
-        dead: list[tuple[ConsumerRecord, str]] = []
+        source_of: dict[tuple[str, str], ConsumerRecord] = {}
+        dead: dict[int, tuple[ConsumerRecord, str]] = {}
+        good: set[int] = set()
         for message in messages:
             try:
-                record = decode(message.value)
-            except EnvelopeError as exc:
-                dead.append((message, str(exc)))
+                record, schema = normalise(message.value, self.schemas)
+                self._until_done(lambda: self._indexer.ensure_kind(record.kind, schema))
+            except Unindexable as exc:
+                dead[id(message)] = (message, str(exc))
                 continue
-            action = index_action(prefix, record)
-            actions.append(action)
-            by_id[(action["_index"], action["_id"])] = message
-            self._touched_indices.add(index_name(prefix, record.kind))
-        rejected = self._indexer.index(actions)
-        for item in rejected:
-            dead.append((by_id[(item.index, item.id)], f"Elasticsearch refused it ({item.status}): {item.reason}"))
-        self.stats.indexed += len(actions) - len(rejected)
+            good.add(id(message))
+            self._touched_kinds.add(record.kind)
+            for action in index_actions(es.index_prefix, record, schema, indexed_at, es.history_partition):
+                actions.append(action)
+                source_of[(action["_index"], action["_id"])] = message
+        outcome = self._until_done(lambda: self._indexer.index(actions))
+        for item in outcome.rejected:
+            message = source_of[(item.index, item.id)]
+            dead.setdefault(id(message), (message, f"Elasticsearch refused it ({item.status}): {item.reason}"))
+        self.stats.stale += outcome.stale
+        self.stats.indexed += len(good - dead.keys())
         if dead:
-            self._dead_letter(dead)
+            letters = list(dead.values())
+            self.stats.dead_lettered += len(letters)
+            self.stats.dead_letter_reasons.update(reason.split(":", 1)[0] for _, reason in letters)
+            pending = list(letters)
+            self._until_done(lambda: self._dead_letters.write(pending))
+        self._commit(messages)
+
+    def _commit(self, messages: list[ConsumerRecord]) -> None:
+        owned = self._consumer.assignment()
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for message in messages:
+            tp = TopicPartition(message.topic, message.partition)
+            if tp in owned and (tp not in offsets or offsets[tp].offset <= message.offset):
+                offsets[tp] = OffsetAndMetadata(message.offset + 1, "", -1)
+        if not offsets:
+            return
         try:
-            self._consumer.commit()
+            self._consumer.commit(offsets)
         except CommitFailedError as exc:
             # The group rebalanced while we worked; the new owner re-reads and re-indexes the same ids.
             self.stats.commit_failures += 1
             log.warning("offset commit failed, the batch will be re-read: %s", exc)
 
-    def _dead_letter(self, dead: list[tuple[ConsumerRecord, str]]) -> None:
-        if not self._dlq_ready:
-            ensure_topics(self.settings.kafka, [self.dlq_topic])
-            self._dlq_ready = True
-        futures = []
-        for message, reason in dead:
-            log.error("dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
-            futures.append(self._dlq.send(self.dlq_topic, key=message.key, value=dead_letter(message, reason)))
-        # The offsets are committed next, so the dead letters must be stored first: get() raises if one was not.
-        self._dlq.flush()
-        for future in futures:
-            future.get(timeout=self.settings.kafka.request_timeout_ms / 1000)
-        self.stats.dead_lettered += len(dead)
+    def _until_done(self, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` until it succeeds, pausing every partition and backing off while it fails transiently."""
+        failures = 0
+        try:
+            while True:
+                if self.stop.is_set():
+                    raise StopRequested()
+                try:
+                    return attempt()
+                except (TransientIndexError, KafkaError) as exc:
+                    failures += 1
+                    self.stats.backoffs += 1
+                    delay = min(self.settings.elasticsearch.max_backoff, self.settings.elasticsearch.initial_backoff * 2 ** (failures - 1))
+                    delay *= random.uniform(0.5, 1.0)
+                    log.warning("%s; attempt %d failed, fetching paused, next try in %.1f s", exc, failures, delay)
+                    self._pause_all()
+                    self._keep_membership(delay)
+        finally:
+            if self._paused:
+                self._resume_all()
+
+    def _pause_all(self) -> None:
+        self._paused = True
+        self._consumer.pause(*self._consumer.assignment())
+
+    def _resume_all(self) -> None:
+        self._paused = False
+        self._consumer.resume(*self._consumer.paused())
+
+    def _keep_membership(self, seconds: float) -> None:
+        """Wait while polling (paused partitions return nothing): heartbeats and rebalances carry on."""
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            stray = self._consumer.poll(timeout_ms=int(min(left, 0.5) * 1000))
+            for tp, records in stray.items():
+                # Fetched before the pause took effect: rewind, so nothing is skipped.
+                self._consumer.seek(tp, min(record.offset for record in records))
 
     def _caught_up(self) -> bool:
         assigned = self._consumer.assignment()
         if not assigned:
-            return False
+            # Nothing to drain when no records topic exists yet; otherwise the group join is still on its way.
+            return not any(self._pattern.match(topic) for topic in self._consumer.topics())
         ends = self._consumer.end_offsets(list(assigned))
         return all(self._consumer.position(tp) >= ends[tp] for tp in assigned)
 
 
-def dead_letter(message: ConsumerRecord, reason: str) -> bytes:
-    """The dead-letter body: why, where from, and the original bytes unchanged."""
-    body: dict[str, Any] = {
-        "reason": reason,
-        "failed_at": utc_now_iso(),
-        "source": {"topic": message.topic, "partition": message.partition, "offset": message.offset},
-    }
-    raw = message.value or b""
-    try:
-        body["original"] = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        body["original_base64"] = base64.b64encode(raw).decode()
-    return json.dumps(body, ensure_ascii=False).encode()
+class _PauseNewPartitions(ConsumerRebalanceListener):
+    """Partitions assigned while the consumer waits for Elasticsearch start paused too."""
+
+    def __init__(self, owner: RecordConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if revoked:
+            log.info("partitions revoked: %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(revoked)))
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if assigned:
+            log.info("partitions assigned: %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned)))
+        if self.owner._paused and assigned:
+            self.owner._consumer.pause(*assigned)

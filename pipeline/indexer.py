@@ -1,24 +1,27 @@
-"""Bulk-index documents into Elasticsearch: 429s retried per item, outages retried per batch.
+"""Bulk-index documents into Elasticsearch: 429s retried per item, outages reported per batch.
 
 Items Elasticsearch rejects for good (a mapping conflict, HTTP 400) come
-back to the caller, who sends them to the dead-letter topic.
+back to the caller, who sends them to the dead-letter topic. A version
+conflict (409) on a ``latest`` document means a newer observation is already
+there: it counts as done. When Elasticsearch is unreachable or keeps
+answering 429/5xx, :class:`TransientIndexError` tells the caller to back off
+and send the same batch again.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, Elasticsearch, helpers
-from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
 
+from pipeline.mappings import kind_properties, kind_template, template_name
+from scrapeline.records import Schema
 from scrapeline.settings import ElasticsearchSettings
 
-log = logging.getLogger("scrapeline.indexer")
 
 # Statuses that mean "try again later", not "this document is wrong".
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -28,8 +31,8 @@ class TransientIndexError(RuntimeError):
     """Elasticsearch is unreachable or overloaded; the whole batch is retried."""
 
 
-class StopRequested(RuntimeError):
-    """Raised out of the retry loop when the caller asked to stop."""
+class MappingConflict(RuntimeError):
+    """An existing index has a field typed differently from what the schema now declares."""
 
 
 @dataclass(frozen=True)
@@ -42,56 +45,53 @@ class Rejected:
     reason: str
 
 
-def index_template(prefix: str) -> dict[str, Any]:
-    """One template for every ``<prefix>-*`` index: exact numbers as doubles, strings as keywords."""
-    return {
-        "index_patterns": [f"{prefix}-*"],
-        "priority": 100,
-        "template": {
-            "mappings": {
-                "dynamic_templates": [
-                    {"floating": {"match_mapping_type": "double", "mapping": {"type": "double"}}},
-                    {"integers": {"match_mapping_type": "long", "mapping": {"type": "long"}}},
-                    {"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword", "ignore_above": 2048}}},
-                ],
-                "properties": {
-                    "record_id": {"type": "keyword"},
-                    "plugin": {"type": "keyword"},
-                    "kind": {"type": "keyword"},
-                    "url": {"type": "keyword"},
-                    "scraped_at": {"type": "date"},
-                },
-            }
-        },
-    }
+@dataclass
+class BulkOutcome:
+    rejected: list[Rejected]
+    stale: int = 0
 
 
 class BulkIndexer:
-    def __init__(self, client: Elasticsearch, settings: ElasticsearchSettings, stop: threading.Event | None = None) -> None:
+    def __init__(self, client: Elasticsearch, settings: ElasticsearchSettings) -> None:
         self.client = client
         self.settings = settings
-        self.stop = stop or threading.Event()
-        self._template_ready = False
+        self._installed: dict[str, Schema] = {}
 
-    def ensure_template(self) -> None:
-        """Install the index template (idempotent: the same body is put again)."""
-        body = index_template(self.settings.index_prefix)
-        self._with_retries(lambda: self.client.indices.put_index_template(name=f"{self.settings.index_prefix}-records", **body))
-        self._template_ready = True
+    def ensure_kind(self, kind: str, schema: Schema) -> None:
+        """Install the kind's index template, and add new schema fields to its existing indices.
 
-    def index(self, actions: list[dict[str, Any]]) -> list[Rejected]:
-        """Index ``actions``; return the ones rejected for good. Blocks (retrying) while Elasticsearch is unavailable."""
+        Idempotent: the same template is put again; a field whose type changed
+        cannot be altered in place and raises :class:`MappingConflict`.
+        """
+        if self._installed.get(kind) == schema:
+            return
+        prefix = self.settings.index_prefix
+        body = kind_template(prefix, kind, schema)
+        existing = ",".join(body["index_patterns"])
+        try:
+            with transient_errors():
+                self.client.indices.put_index_template(name=template_name(prefix, kind), **body)
+                self.client.options(ignore_status=404).indices.put_mapping(index=existing, properties=kind_properties(schema), allow_no_indices=True)
+        except ApiError as exc:
+            raise MappingConflict(
+                f"the indices {existing} were created with other field types than the {kind!r} schema declares: {exc.message}; "
+                f"reindex them or use a new [elasticsearch] index_prefix"
+            ) from None
+        self._installed[kind] = schema
+
+    def index(self, actions: list[dict[str, Any]]) -> BulkOutcome:
+        """Index ``actions`` once (429 items retried inside, as ``streaming_bulk`` does);
+        :class:`TransientIndexError` when the batch must be sent again later."""
         if not actions:
-            return []
-        if not self._template_ready:
-            self.ensure_template()
-        return self._with_retries(lambda: self._bulk_once(actions))
+            return BulkOutcome([])
+        return self._bulk_once(actions)
 
     def refresh(self, index: str) -> None:
-        self._with_retries(lambda: self.client.indices.refresh(index=index))
+        with transient_errors():
+            self.client.options(ignore_status=404).indices.refresh(index=index, allow_no_indices=True)
 
-    def _bulk_once(self, actions: list[dict[str, Any]]) -> list[Rejected]:
-        rejected: list[Rejected] = []
+    def _bulk_once(self, actions: list[dict[str, Any]]) -> BulkOutcome:
+        outcome = BulkOutcome([])
         transient: list[str] = []
         results = helpers.streaming_bulk(
             self.client,
@@ -103,43 +103,34 @@ class BulkIndexer:
             raise_on_error=False,
             raise_on_exception=True,
         )
-        try:
+        with transient_errors():
             for ok, item in results:
                 if ok:
                     continue
-                outcome = next(iter(item.values()))
-                status = int(outcome.get("status", 500))
-                error = outcome.get("error")
+                result = next(iter(item.values()))
+                status = int(result.get("status", 500))
+                error = result.get("error")
                 reason = error.get("reason", str(error)) if isinstance(error, dict) else str(error)
-                if status in TRANSIENT_STATUSES:
-                    transient.append(f"{outcome.get('_id')}: {status} {reason}")
+                if status == 409:
+                    outcome.stale += 1
+                elif status in TRANSIENT_STATUSES:
+                    transient.append(f"{result.get('_id')}: {status} {reason}")
                 else:
-                    rejected.append(Rejected(outcome.get("_index", ""), outcome.get("_id", ""), status, reason))
-        except (TransportConnectionError, ConnectionTimeout) as exc:
-            raise TransientIndexError(f"Elasticsearch unreachable: {exc}") from exc
-        except ApiError as exc:
-            if exc.meta.status in TRANSIENT_STATUSES:
-                raise TransientIndexError(f"Elasticsearch answered {exc.meta.status}: {exc}") from exc
-            raise
+                    outcome.rejected.append(Rejected(result.get("_index", ""), result.get("_id", ""), status, reason))
         if transient:
             # The whole batch goes again; ids make the repeat harmless for the items that succeeded.
             raise TransientIndexError(f"{len(transient)} items still failing after retries, e.g. {transient[0]}")
-        return rejected
+        return outcome
 
-    def _with_retries(self, call: Any) -> Any:
-        retrying = Retrying(
-            retry=retry_if_exception_type((TransientIndexError, TransportConnectionError, ConnectionTimeout)),
-            wait=wait_exponential_jitter(multiplier=self.settings.initial_backoff, max=self.settings.max_backoff, jitter=self.settings.initial_backoff),
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                if self.stop.is_set():
-                    raise StopRequested("stop requested while Elasticsearch was unavailable")
-                return call()
 
-    @staticmethod
-    def _before_sleep(state: Any) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning("Elasticsearch not available (%s); retry %d in %.1f s", exc, state.attempt_number, state.next_action.sleep)
+@contextmanager
+def transient_errors() -> Iterator[None]:
+    """Turn "Elasticsearch is down or overloaded" into :class:`TransientIndexError`; other errors pass."""
+    try:
+        yield
+    except (TransportConnectionError, ConnectionTimeout) as exc:
+        raise TransientIndexError(f"Elasticsearch unreachable: {exc}") from exc
+    except ApiError as exc:
+        if exc.meta.status in TRANSIENT_STATUSES:
+            raise TransientIndexError(f"Elasticsearch answered {exc.meta.status}: {exc.message}") from exc
+        raise

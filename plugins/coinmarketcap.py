@@ -66,7 +66,8 @@ _SLUG = re.compile(r"/currencies/([^/?#]+)/?")
 class CoinMarketCap(Plugin):
     name = "coinmarketcap"
     kind = "crypto_quote"
-    schema = Schema(fields=FIELDS, id_fields=("slug",))
+    # Every observation is kept (price history), not only the latest per coin.
+    schema = Schema(fields=FIELDS, id_fields=("slug",), history=True)
     wait_for = f"{TABLE} tbody tr, {OLD_ROW}, {NEXT_DATA}"
     default_settings = {
         "base_url": "https://coinmarketcap.com",

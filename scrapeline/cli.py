@@ -80,6 +80,38 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--base-url", default="https://example.com")
     new.set_defaults(handler=cmd_plugins_new)
 
+    search = commands.add_parser("search", parents=[common], help="print indexed documents of one kind as a table")
+    search.add_argument("kind", help="a record kind, e.g. crypto_quote or food_product")
+    search.add_argument("query", nargs="?", default="", help="Lucene syntax as in Kibana: bitcoin, symbol:BTC, price_usd:>1000")
+    search.add_argument("--limit", type=int, default=10, metavar="N")
+    search.add_argument("--history", action="store_true", help="search every observation, not only the latest per entity")
+    search.add_argument("--fields", metavar="A,B", help="columns to show (default: the kind's main fields)")
+    search.set_defaults(handler=cmd_search)
+
+    topics = commands.add_parser("topics", parents=[common], help="list, create, delete, tail or produce to Kafka topics")
+    topic_commands = topics.add_subparsers(dest="topic_command", metavar="ACTION", required=True)
+    listing = topic_commands.add_parser("list", parents=[common], help="topics with partitions and message counts")
+    listing.add_argument("--all", action="store_true", help="include internal topics")
+    listing.set_defaults(handler=cmd_topics_list)
+    create = topic_commands.add_parser("create", parents=[common], help="create a topic")
+    create.add_argument("name")
+    create.add_argument("--partitions", type=int, help="default: [kafka] partitions")
+    create.add_argument("--replication-factor", type=int, help="default: [kafka] replication_factor")
+    create.set_defaults(handler=cmd_topics_create)
+    delete = topic_commands.add_parser("delete", parents=[common], help="delete a topic and its messages")
+    delete.add_argument("name")
+    delete.set_defaults(handler=cmd_topics_delete)
+    tail = topic_commands.add_parser("tail", parents=[common], help="print the last messages of a topic")
+    tail.add_argument("topic")
+    tail.add_argument("-n", "--last", type=int, default=10, metavar="N", help="messages per partition (default 10)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new messages until Ctrl-C")
+    tail.set_defaults(handler=cmd_topics_tail)
+    produce = topic_commands.add_parser("produce", parents=[common], help="send messages: --value, or one per line of standard input")
+    produce.add_argument("topic")
+    produce.add_argument("--key")
+    produce.add_argument("--value", action="append", help="a message (repeatable); without it, standard input is read")
+    produce.set_defaults(handler=cmd_topics_produce)
+
     serve = commands.add_parser("serve", parents=[common], help="serve a folder of saved pages on 127.0.0.1 (a local mirror)")
     serve.add_argument("folder")
     serve.add_argument("--port", type=int, default=8000)
@@ -116,12 +148,23 @@ def cmd_scrape(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.consumer import RecordConsumer
+    import signal
+    import threading
+
+    from scrapeline.catalogue import open_consumer
     from scrapeline.devstack import resolve_servers
     from scrapeline.report import print_consume
 
     settings = resolve_servers(settings)
-    consumer = RecordConsumer(settings, group_id=args.group)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("%s: finishing the current batch, then stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    consumer = open_consumer(settings, group_id=args.group, stop=stop)
     try:
         stats = consumer.run(until_idle=args.until_idle)
     finally:
@@ -131,7 +174,7 @@ def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.consumer import RecordConsumer
+    from scrapeline.catalogue import open_consumer
     from scrapeline.devstack import resolve_servers
     from scrapeline.report import print_consume, print_round, print_sample
     from scrapeline.rounds import scrape_round
@@ -140,7 +183,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     with ExitStack() as stack:
         settings = _start_mirrors(stack, settings, args.mirror)
         report = scrape_round(settings, args.plugin)
-    consumer = RecordConsumer(settings)
+    consumer = open_consumer(settings)
     try:
         # Drained = every partition read to its end; the idle limit only guards against a stuck group join.
         stats = consumer.run(drain=True, until_idle=120)
@@ -226,6 +269,73 @@ def cmd_plugins_new(args: argparse.Namespace, settings: Settings) -> int:
     if str(folder) not in settings.pool.plugin_paths and folder.resolve() != Path("plugins").resolve():
         print(f"and list the folder in config.ini: [pool] plugin_paths = {folder}")
     print(f"then: scrapeline plugins check {args.name} --url {args.base_url}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.clients import make_elasticsearch
+    from pipeline.search import search_kind
+    from scrapeline.catalogue import current_schemas
+    from scrapeline.devstack import resolve_servers
+    from scrapeline.report import print_search
+
+    settings = resolve_servers(settings)
+    schemas = current_schemas(settings)
+    if args.kind not in schemas:
+        raise ConfigError(f"no plugin declares the kind {args.kind!r} (known: {', '.join(sorted(schemas)) or 'none'})")
+    if args.limit < 1:
+        raise ConfigError("--limit: expected a positive number")
+    client = make_elasticsearch(settings.elasticsearch)
+    total, documents = search_kind(client, settings.elasticsearch.index_prefix, args.kind, args.query, limit=args.limit, history=args.history)
+    fields = [name.strip() for name in args.fields.split(",") if name.strip()] if args.fields else None
+    print_search(args.kind, schemas[args.kind], total, documents, fields)
+    return 0
+
+
+def cmd_topics_list(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.topics import list_topics
+    from scrapeline.devstack import resolve_servers
+    from scrapeline.report import print_topics
+
+    print_topics(list_topics(resolve_servers(settings).kafka, internal=args.all))
+    return 0
+
+
+def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.topics import create_topic
+    from scrapeline.devstack import resolve_servers
+
+    create_topic(resolve_servers(settings).kafka, args.name, args.partitions, args.replication_factor)
+    print(f"created {args.name}")
+    return 0
+
+
+def cmd_topics_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.topics import delete_topic
+    from scrapeline.devstack import resolve_servers
+
+    delete_topic(resolve_servers(settings).kafka, args.name)
+    print(f"deleted {args.name}")
+    return 0
+
+
+def cmd_topics_tail(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.topics import tail
+    from scrapeline.devstack import resolve_servers
+    from scrapeline.report import format_message
+
+    for message in tail(resolve_servers(settings).kafka, args.topic, args.last, follow=args.follow):
+        print(format_message(message), flush=True)
+    return 0
+
+
+def cmd_topics_produce(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.topics import produce
+    from scrapeline.devstack import resolve_servers
+
+    values = args.value if args.value else (line.rstrip("\n") for line in sys.stdin if line.strip())
+    sent = produce(resolve_servers(settings).kafka, args.topic, (value.encode() for value in values), key=args.key.encode() if args.key else None)
+    print(f"sent {sent} messages to {args.topic}")
     return 0
 
 

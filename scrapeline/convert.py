@@ -8,8 +8,10 @@ number at all, so a caller can tell "missing" from "broken".
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 _MISSING = {"", "-", "--", "—", "–", "n/a", "na", "none", "null", "?"}
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "bn": 1e9, "t": 1e12}
@@ -17,6 +19,14 @@ _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "bn": 1e9, "t": 1e12}
 # every width, percent signs, arrows.
 _NOISE = re.compile(r"[\s\u00a0\u202f$€£¥₿%+▲▼↑↓]")
 _NUMBER = re.compile(r"^(?P<sign>-)?(?P<digits>[0-9][0-9.,']*|[.,][0-9]+)(?P<suffix>[a-z]{0,2})$")
+# Units a quantity may carry, and the factor to its base unit: masses in grams, volumes in millilitres.
+_UNITS = {"g": 1.0, "mg": 1e-3, "µg": 1e-6, "mcg": 1e-6, "kg": 1e3, "ml": 1.0, "cl": 10.0, "dl": 100.0, "l": 1e3, "kcal": 1.0}
+_QUANTITY = re.compile(r"^(?P<number>.*?\d)\s*(?P<unit>mg|µg|mcg|kg|kcal|g|ml|cl|dl|l)$", re.I)
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off"}
+# Human date formats seen on pages, tried after ISO 8601 and RFC 2822. Day-first numeric
+# dates ("03/04/2026") are left out on purpose: they are ambiguous.
+_DATE_FORMATS = ("%b %d, %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y %H:%M", "%Y/%m/%d")
 
 
 def is_missing(text: str | None) -> bool:
@@ -84,23 +94,95 @@ def to_percent(text: str | None, *, negative: bool = False) -> float | None:
     return -abs(value) if negative else value
 
 
+def to_quantity(text: str | None) -> float | None:
+    """A number with an optional unit, in the unit's base: ``"12 g"`` -> 12, ``"500 mg"`` -> 0.5 (grams),
+    ``"1,5 kg"`` -> 1500, ``"33 cl"`` -> 330 (millilitres), ``"250 kcal"`` -> 250, ``"< 0.5 g"`` -> 0.5."""
+    if is_missing(text):
+        return None
+    assert text is not None
+    cleaned = text.strip().lstrip("<>~≈≤≥ ").strip()
+    match = _QUANTITY.match(cleaned)
+    if not match:
+        return to_number(cleaned)
+    value = to_number(match["number"])
+    return None if value is None else value * _UNITS[match["unit"].lower()]
+
+
+def to_float(value: str | int | float | None) -> float | None:
+    """A finite float from a number or from page text (see :func:`to_quantity`)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    number = float(value) if isinstance(value, (int, float)) else to_quantity(value)
+    if number is not None and not math.isfinite(number):
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
+
+
+def to_bool(value: str | int | bool | None) -> bool | None:
+    """``"yes"``/``"no"``, ``"true"``/``"false"``, ``1``/``0``."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        if is_missing(value):
+            return None
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise ValueError(f"not a yes/no value: {value!r}")
+
+
+def to_str_list(value: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
+    """``"Snacks, Sweet snacks"`` -> ``["Snacks", "Sweet snacks"]``; blank items are dropped."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return [item.strip() for item in value if item.strip()]
+    raise ValueError(f"not a list of strings: {value!r}")
+
+
 def to_iso_timestamp(value: str | int | float | datetime | None) -> str | None:
-    """An ISO 8601 UTC timestamp (``2026-07-12T11:53:00Z``) from ISO text, epoch seconds/ms or a datetime."""
+    """An ISO 8601 UTC timestamp (``2026-07-12T11:53:00Z``) from ISO text, epoch seconds/ms, a datetime,
+    RFC 2822 (``"Sun, 22 Nov 2026 10:00:00 GMT"``) or a written date (``"Nov 22, 2026"``).
+    Text without a zone is taken as UTC."""
     if value is None or (isinstance(value, str) and is_missing(value)):
         return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a timestamp: {value!r}")
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value
         moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
     elif isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        moment = value
     else:
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+        moment = _parse_date_text(value.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_date_text(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        pass
+    for layout in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, layout)
+        except ValueError:
+            continue
+    raise ValueError(f"not a timestamp: {text!r}")
 
 
 def utc_now_iso() -> str:

@@ -99,6 +99,21 @@ class NoidaServer:
             raise
         return self.endpoints
 
+    def stop_service(self, service: str) -> None:
+        """Stop one service (``elasticsearch`` or ``kafka``) and keep the other running; its data is kept."""
+        self._control("stop", service)
+
+    def start_service(self, service: str, timeout: float = 30.0) -> None:
+        self._control("start", service)
+        wait_ready(self.endpoints, timeout, self.process)
+
+    def _control(self, action: str, service: str) -> None:
+        done = subprocess.run(
+            [self.binary, action, service, "--data-dir", str(self.data_dir / "noida")], capture_output=True, text=True, timeout=30
+        )
+        if done.returncode != 0:
+            raise DevStackError(f"noida-db {action} {service} failed: {(done.stdout + done.stderr).strip()[-300:]}")
+
     def stop(self, timeout: float = 15.0) -> None:
         if self.process is None:
             return

@@ -12,6 +12,10 @@ def user_error(exc: BaseException) -> str | None:
         "scrapers.browser.BrowserUnavailable",
         "pipeline.publisher.PublishError",
         "pipeline.spool.SpoolBusy",
+        "pipeline.search.NothingIndexed",
+        "pipeline.topics.TopicError",
+        "pipeline.indexer.MappingConflict",
+        "pipeline.kibana.KibanaError",
         "builtins.FileNotFoundError",
         "builtins.FileExistsError",
     }:

@@ -7,11 +7,10 @@ A schema is declared once, in the plugin, and checked where records are made
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from scrapeline.convert import to_iso_timestamp
+from scrapeline.convert import to_bool, to_float, to_int, to_iso_timestamp, to_str_list
 
 # The field types a schema may declare. "timestamp" is an ISO 8601 string in UTC;
 # "text" is a long string (full-text searchable), "str" an exact keyword.
@@ -31,15 +30,18 @@ class Schema:
 
     ``fields`` maps a field name to one of :data:`FIELD_TYPES`; ``id_fields``
     are the fields whose values identify the entity (a coin's slug, a
-    product's barcode); records with the same values replace each other.
+    product's barcode); records with the same values replace each other in
+    the kind's ``latest`` index. With ``history=True`` every observation is
+    also kept, in time-partitioned history indices (prices over time).
 
     Example::
 
-        Schema(fields={"slug": "str", "price_usd": "float"}, id_fields=("slug",))
+        Schema(fields={"slug": "str", "price_usd": "float"}, id_fields=("slug",), history=True)
     """
 
     fields: Mapping[str, str]
     id_fields: tuple[str, ...]
+    history: bool = False
 
     def __post_init__(self) -> None:
         for name, kind in self.fields.items():
@@ -52,19 +54,20 @@ class Schema:
                 raise RecordError(f"id field {name!r} is not among the schema's fields")
 
     def validate(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Return the record with every schema field present (missing ones as ``None``) and typed.
+        """Return the record normalised: every schema field present (missing ones as ``None``) and typed.
 
-        Integers are accepted where floats are declared; nothing else is
-        converted, so a plugin that hands over the string ``"$1.2"`` for a
-        float field gets a :class:`RecordError` naming the field.
+        Text is converted with the shared converters of :mod:`scrapeline.convert`:
+        ``"$1,234.56"`` and ``"1.2B"`` for a float, ``"12 g"`` (grams), ``"#3"``
+        for an int, ``"Nov 22, 2026"`` for a timestamp, ``"a, b"`` for a
+        list[str]. A value that cannot be converted raises :class:`RecordError`
+        naming the field.
         """
         unknown = set(record) - set(self.fields) - set(ENVELOPE_FIELDS)
         if unknown:
             raise RecordError(f"fields not in the schema: {', '.join(sorted(unknown))}")
         clean: dict[str, Any] = {}
         for name, kind in self.fields.items():
-            value = record.get(name)
-            clean[name] = None if value is None else _check(name, kind, value)
+            clean[name] = normalise_value(name, kind, record.get(name))
         for name in self.id_fields:
             if clean[name] in (None, ""):
                 raise RecordError(f"id field {name!r} is empty")
@@ -82,32 +85,52 @@ class Schema:
         return f"{plugin}:{hashlib.sha256(readable.encode()).hexdigest()[:32]}"
 
 
-def _check(name: str, kind: str, value: Any) -> Any:
-    if kind in ("str", "text"):
-        if isinstance(value, str):
-            return value
-    elif kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
+def _to_str(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # a barcode or an id that arrived as a number
+    raise ValueError("not text")
+
+
+def _to_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    raise ValueError("not text")
+
+
+def _to_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        raise ValueError("a yes/no value is not a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
             return int(value)
-    elif kind == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if math.isfinite(value):
-                return float(value)
-            raise RecordError(f"field {name!r}: {value!r} is not a finite number")
-    elif kind == "bool":
-        if isinstance(value, bool):
-            return value
-    elif kind == "timestamp":
-        try:
-            return to_iso_timestamp(value)
-        except (ValueError, TypeError, OverflowError):
-            pass
-    elif kind == "list[str]":
-        if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
-            return list(value)
-    raise RecordError(f"field {name!r}: expected {kind}, got {type(value).__name__} {value!r}")
+        raise ValueError("not a whole number")
+    return to_int(value)
+
+
+# Field type -> converter: each returns the typed value, None for "missing", or raises ValueError/TypeError.
+NORMALISERS: dict[str, Callable[[Any], Any]] = {
+    "str": _to_str,
+    "text": _to_text,
+    "int": _to_int,
+    "float": to_float,
+    "bool": to_bool,
+    "timestamp": to_iso_timestamp,
+    "list[str]": to_str_list,
+}
+
+
+def normalise_value(name: str, kind: str, value: Any) -> Any:
+    """``value`` as schema type ``kind``; :class:`RecordError` names the field when it cannot be."""
+    if value is None:
+        return None
+    try:
+        return NORMALISERS[kind](value)
+    except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+        raise RecordError(f"field {name!r}: expected {kind}, got {type(value).__name__} {value!r} ({exc})") from None
 
 
 @dataclass(frozen=True)

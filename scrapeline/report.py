@@ -13,7 +13,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from kafka.consumer.fetcher import ConsumerRecord
+
     from pipeline.consumer import ConsumeStats
+    from pipeline.topics import TopicInfo
+    from scrapeline.records import Schema
     from scrapeline.settings import Settings
     from scrapers.registry import Registry
     from scrapers.stats import RoundReport
@@ -35,17 +39,65 @@ def print_round(report: "RoundReport") -> None:
 
 def print_consume(stats: "ConsumeStats") -> None:
     console.print(
-        f"consumed {stats.consumed} messages: {stats.indexed} indexed, {stats.dead_lettered} dead-lettered, "
-        f"{stats.batches} batches",
+        f"consumed {stats.consumed} messages: {stats.indexed} indexed ({stats.stale} older than the latest), "
+        f"{stats.dead_lettered} dead-lettered, {stats.batches} batches, {stats.backoffs} waits for Elasticsearch or Kafka",
         highlight=False,
     )
+    for reason, count in stats.dead_letter_reasons.most_common():
+        console.print(f"  dead-lettered {count}: {reason}", highlight=False)
+
+
+# At most this many columns by default: a terminal's width.
+SEARCH_COLUMNS = 8
+
+
+def print_search(kind: str, schema: "Schema", total: int, documents: list[dict[str, Any]], fields: list[str] | None = None) -> None:
+    if fields is None:
+        shown = [*schema.id_fields, *(name for name, type_ in schema.fields.items() if type_ != "text" and name not in schema.id_fields)]
+        fields = [*shown[: SEARCH_COLUMNS - 1], "scraped_at"]
+    table = Table(title=f"{kind}: {len(documents)} of {total} matching documents")
+    for name in fields:
+        table.add_column(name, justify="right" if schema.fields.get(name) in ("int", "float") else "left", overflow="fold")
+    for doc in documents:
+        table.add_row(*(_cell(doc.get(name)) for name in fields))
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))[:60]
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.6g}"
+    return str(value)[:60]
+
+
+def print_topics(rows: list["TopicInfo"]) -> None:
+    table = Table(title="topics")
+    for column in ("topic", "partitions", "messages"):
+        table.add_column(column, justify="left" if column == "topic" else "right")
+    for row in rows:
+        table.add_row(row.name, str(row.partitions), str(row.messages))
+    console.print(table)
+
+
+def format_message(message: "ConsumerRecord") -> str:
+    """``partition@offset key value``: the value as compact JSON when it is JSON, else as text."""
+    raw = message.value or b""
+    try:
+        value = json.dumps(json.loads(raw), ensure_ascii=False, separators=(",", ":"))
+    except ValueError:
+        value = raw.decode("utf-8", errors="backslashreplace")
+    key = message.key.decode("utf-8", errors="backslashreplace") if message.key else "-"
+    return f"{message.partition}@{message.offset} {key} {value}"
 
 
 def print_sample(settings: "Settings", size: int) -> None:
     from pipeline.clients import make_elasticsearch
 
     client = make_elasticsearch(settings.elasticsearch)
-    pattern = f"{settings.elasticsearch.index_prefix}-*"
+    pattern = f"{settings.elasticsearch.index_prefix}-*-latest"
     counts = client.search(index=pattern, size=0, aggs={"kinds": {"terms": {"field": "kind", "size": 50}}})
     for bucket in counts["aggregations"]["kinds"]["buckets"]:
         kind = bucket["key"]

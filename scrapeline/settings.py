@@ -42,6 +42,11 @@ class KafkaSettings:
     linger_ms: int = 20
     request_timeout_ms: int = 30000
     max_poll_records: int = 500
+    # A consumer that does not poll for this long leaves its group; the indexer keeps polling
+    # (paused) while Elasticsearch is down, so this only bounds one bulk request.
+    max_poll_interval_ms: int = 300000
+    session_timeout_ms: int = 10000
+    heartbeat_interval_ms: int = 3000
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -64,6 +69,12 @@ class ElasticsearchSettings:
     bulk_max_retries: int = 5
     initial_backoff: float = 1.0
     max_backoff: float = 60.0
+    # History indices (kinds whose schema keeps history) are cut by: day, month or year.
+    history_partition: str = "month"
+
+    def __post_init__(self) -> None:
+        if self.history_partition not in ("day", "month", "year"):
+            raise ConfigError(f"[elasticsearch] history_partition: expected day, month or year, got {self.history_partition!r}")
 
 
 @dataclass(frozen=True)

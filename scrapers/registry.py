@@ -63,6 +63,13 @@ class Registry:
         if reason:
             self.problems.append(Problem(origin, reason))
             return
+        same_kind = next((e for e in self.entries.values() if e.cls.kind == cls.kind and e.cls is not cls), None)
+        if same_kind is not None and same_kind.cls.schema != cls.schema and same_kind.name != cls.name:
+            self.problems.append(
+                Problem(origin, f"kind {cls.kind!r} is already declared by plugin {same_kind.name!r} ({same_kind.origin}) "
+                                f"with another schema; one kind has one schema, as its records share an index")
+            )
+            return
         earlier = self.entries.get(cls.name)
         if earlier is not None:
             if earlier.cls is not cls:
@@ -182,3 +189,8 @@ def _import_file(path: Path) -> ModuleType:
         del sys.modules[module_name]
         raise
     return module
+
+
+def kind_schemas(registry: Registry) -> dict[str, Schema]:
+    """kind -> schema of every loaded plugin (the registry keeps one schema per kind)."""
+    return {entry.cls.kind: entry.cls.schema for entry in registry.entries.values()}

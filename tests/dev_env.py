@@ -28,9 +28,9 @@ def server_env(settings):
 
 def consume_all(settings):
     """Index everything on the test's topics (until drained) and return the consumer's counts."""
-    from pipeline.consumer import RecordConsumer
+    from scrapeline.catalogue import open_consumer
 
-    consumer = RecordConsumer(settings)
+    consumer = open_consumer(settings)
     try:
         return consumer.run(drain=True, until_idle=60)
     finally:
@@ -48,3 +48,59 @@ def read_topic(settings, topic):
         return [json.loads(message.value) for message in reader]
     finally:
         reader.close()
+
+
+def quote_envelope(slug, price, scraped_at="2026-11-22T10:00:00Z", **fields):
+    """A CoinMarketCap envelope as the scraper would publish it (``fields`` may override or add)."""
+    from pipeline.envelope import encode
+    from scrapeline.records import ScrapedRecord
+
+    record = {"slug": slug, "name": slug.title(), "symbol": slug[:3].upper(), "price_usd": price, **fields}
+    return encode(ScrapedRecord("coinmarketcap", "crypto_quote", f"coinmarketcap:{slug}", f"http://x/currencies/{slug}/", scraped_at, record))
+
+
+def produce(settings, values, kind="crypto_quote", key=None):
+    """Put raw message bytes on the records topic of ``kind``, in order (one partition when ``key`` is given)."""
+    from kafka import KafkaProducer
+
+    from pipeline.envelope import records_topic
+    from pipeline.publisher import ensure_topics
+
+    topic = records_topic(settings.kafka.topic_prefix, kind)
+    ensure_topics(settings.kafka, [topic])
+    producer = KafkaProducer(bootstrap_servers=list(settings.kafka.bootstrap_servers), max_request_size=2_000_000)
+    for number, value in enumerate(values):
+        producer.send(topic, key=key if key is not None else str(number).encode(), value=value)
+    producer.flush()
+    producer.close()
+    return topic
+
+
+def uncommitted(settings):
+    """Messages on the records topics that the indexing group has not committed yet."""
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    servers = list(settings.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(bootstrap_servers=servers)
+    reader = KafkaConsumer(bootstrap_servers=servers)
+    try:
+        committed = admin.list_group_offsets([settings.kafka.group_id])[settings.kafka.group_id]
+        prefix = f"{settings.kafka.topic_prefix}.records."
+        partitions = [tp for topic in reader.topics() if topic.startswith(prefix) for tp in _partitions(reader, topic)]
+        ends = reader.end_offsets(partitions)
+        return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in partitions)
+    finally:
+        admin.close()
+        reader.close()
+
+
+def _partitions(reader, topic):
+    from kafka import TopicPartition
+
+    return [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
+
+
+def es_client(settings):
+    from elasticsearch import Elasticsearch
+
+    return Elasticsearch(list(settings.elasticsearch.hosts))

@@ -21,7 +21,7 @@ def es(settings):
 
 
 def index(settings):
-    return f"{settings.elasticsearch.index_prefix}-crypto_quote"
+    return f"{settings.elasticsearch.index_prefix}-crypto_quote-latest"
 
 
 def test_round_lands_in_elasticsearch_with_the_page_values_and_twice_is_idempotent(settings, sites):
@@ -101,7 +101,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_carries_on
 
     letters = read_topic(settings, dead_letter_topic(kafka.topic_prefix))
     assert [letter["original"] for letter in letters] == ["this is not json", '{"schema": 1, "plugin": "x"}']
-    assert letters[0]["reason"].startswith("not JSON")
+    assert "not JSON" in letters[0]["reason"]
     assert letters[0]["source"]["topic"] == topic
     # Offsets were committed: a new consumer of the group finds nothing left.
     assert consume_all(settings).consumed == 0

@@ -98,7 +98,7 @@ def test_round_through_chromium_into_elasticsearch(settings, site_root, caplog):
 
     consume_all(settings)
     client = Elasticsearch(list(settings.elasticsearch.hosts))
-    index = f"{settings.elasticsearch.index_prefix}-food_product"
+    index = f"{settings.elasticsearch.index_prefix}-food_product-latest"
     assert client.count(index=index)["count"] == 3
     for product in PRODUCTS:
         doc = client.get(index=index, id=f"openfoodfacts:{product['code']}")["_source"]

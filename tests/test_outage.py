@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("chromium")
 def consume_and_count(settings):
     consume_all(settings)
     client = Elasticsearch(list(settings.elasticsearch.hosts))
-    return client.count(index=f"{settings.elasticsearch.index_prefix}-crypto_quote")["count"]
+    return client.count(index=f"{settings.elasticsearch.index_prefix}-crypto_quote-latest")["count"]
 
 
 def scrape_with_broker_stopped_at_first_record(settings, noida, publisher):

@@ -15,7 +15,7 @@ from scrapers import Plugin, Schema
 
 class Raiser(Plugin):
     name = "raiser"
-    kind = "quote"
+    kind = "layout_test"
     schema = Schema(fields={"text": "text"}, id_fields=("text",))
     wait_for = "div.quote"
     default_settings = {"base_url": "http://127.0.0.1:9"}
@@ -87,6 +87,6 @@ def test_three_origins_scrape_into_elasticsearch_while_broken_plugins_are_report
     assert stats.indexed == 107
     client = Elasticsearch(list(settings.elasticsearch.hosts))
     prefix = settings.elasticsearch.index_prefix
-    assert client.count(index=f"{prefix}-quote")["count"] == 3
-    quote = client.search(index=f"{prefix}-quote", query={"term": {"author": "Steve Martin"}})["hits"]["hits"][0]["_source"]
+    assert client.count(index=f"{prefix}-quote-latest")["count"] == 3
+    quote = client.search(index=f"{prefix}-quote-latest", query={"term": {"author": "Steve Martin"}})["hits"]["hits"][0]["_source"]
     assert quote["tags"] == ["humor", "obvious"] and quote["plugin"] == "quotes"

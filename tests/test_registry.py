@@ -72,3 +72,11 @@ def test_broken_plugins_are_reported_and_the_others_load(tmp_path):
 def test_unknown_plugin_name_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"no plugin named 'nope' \(known: coinmarketcap, openfoodfacts, quotes\)"):
         discover().get("nope")
+
+
+def test_one_kind_has_one_schema(tmp_path):
+    other = GOOD.replace('name = "quotes"', 'name = "coins"').replace('kind = "quote"', 'kind = "crypto_quote"')
+    registry = discover([plugin_dir(tmp_path, coins=other)])
+    assert "coins" not in registry.entries
+    (problem,) = [p for p in registry.problems if p.origin == f"file {tmp_path / 'coins.py'}"]
+    assert problem.reason.startswith("kind 'crypto_quote' is already declared by plugin 'coinmarketcap'")
