@@ -112,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--value", action="append", help="a message (repeatable); without it, standard input is read")
     produce.set_defaults(handler=cmd_topics_produce)
 
+    kibana = commands.add_parser("kibana", parents=[common], help="Kibana data views and dashboards")
+    kibana_commands = kibana.add_subparsers(dest="kibana_command", metavar="ACTION", required=True)
+    setup = kibana_commands.add_parser("setup", parents=[common], help="import the data views and dashboards, print their links")
+    setup.add_argument("--url", help="Kibana's address (default: [kibana] url)")
+    setup.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for Kibana to become available")
+    setup.set_defaults(handler=cmd_kibana_setup)
+    export = kibana_commands.add_parser("export", parents=[common], help="print the saved objects as NDJSON, for Kibana's import screen")
+    export.set_defaults(handler=cmd_kibana_export)
+
     serve = commands.add_parser("serve", parents=[common], help="serve a folder of saved pages on 127.0.0.1 (a local mirror)")
     serve.add_argument("folder")
     serve.add_argument("--port", type=int, default=8000)
@@ -336,6 +345,25 @@ def cmd_topics_produce(args: argparse.Namespace, settings: Settings) -> int:
     values = args.value if args.value else (line.rstrip("\n") for line in sys.stdin if line.strip())
     sent = produce(resolve_servers(settings).kafka, args.topic, (value.encode() for value in values), key=args.key.encode() if args.key else None)
     print(f"sent {sent} messages to {args.topic}")
+    return 0
+
+
+def cmd_kibana_setup(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.kibana import setup_kibana
+
+    if args.url:
+        settings = settings.replace("kibana", url=args.url)
+    links = setup_kibana(settings.kibana, settings.elasticsearch.index_prefix, wait=args.wait)
+    print(f"imported the scrapeline data views and dashboards into {settings.kibana.url}")
+    for title, link in links:
+        print(f"  {title}: {link}")
+    return 0
+
+
+def cmd_kibana_export(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.kibana_objects import saved_objects, to_ndjson
+
+    sys.stdout.write(to_ndjson(saved_objects(settings.elasticsearch.index_prefix)))
     return 0
 
 

@@ -55,12 +55,14 @@ def print_search(kind: str, schema: "Schema", total: int, documents: list[dict[s
     if fields is None:
         shown = [*schema.id_fields, *(name for name, type_ in schema.fields.items() if type_ != "text" and name not in schema.id_fields)]
         fields = [*shown[: SEARCH_COLUMNS - 1], "scraped_at"]
-    table = Table(title=f"{kind}: {len(documents)} of {total} matching documents")
+    table = Table()
     for name in fields:
         table.add_column(name, justify="right" if schema.fields.get(name) in ("int", "float") else "left", overflow="fold")
     for doc in documents:
         table.add_row(*(_cell(doc.get(name)) for name in fields))
-    console.print(table)
+    if documents:
+        console.print(table)
+    console.print(f"{kind}: {len(documents)} of {total} matching documents", highlight=False)
 
 
 def _cell(value: Any) -> str:

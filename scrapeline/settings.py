@@ -78,6 +78,19 @@ class ElasticsearchSettings:
 
 
 @dataclass(frozen=True)
+class KibanaSettings:
+    """Where `scrapeline kibana setup` imports the dashboards."""
+
+    url: str = ""
+    # A Kibana space other than the default one.
+    space: str = ""
+    username: str = ""
+    password: str = ""
+    api_key: str = ""
+    request_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
 class BrowserSettings:
     driver_path: str = ""
     binary_path: str = ""
@@ -134,6 +147,7 @@ class DevSettings:
 class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
+    kibana: KibanaSettings = field(default_factory=KibanaSettings)
     browser: BrowserSettings = field(default_factory=BrowserSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
@@ -160,6 +174,7 @@ class Settings:
 SECTIONS: dict[str, type] = {
     "kafka": KafkaSettings,
     "elasticsearch": ElasticsearchSettings,
+    "kibana": KibanaSettings,
     "browser": BrowserSettings,
     "pool": PoolSettings,
     "metrics": MetricsSettings,

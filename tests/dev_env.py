@@ -8,9 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def scrapeline(*args, env=None, cwd=ROOT, timeout=300):
+def scrapeline(*args, env=None, cwd=ROOT, timeout=300, input_text=None):
     return subprocess.run(
-        [sys.executable, "-m", "scrapeline.cli", *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout
+        [sys.executable, "-m", "scrapeline.cli", *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})},
+        timeout=timeout, input=input_text,
     )
 
 

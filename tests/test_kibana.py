@@ -1,0 +1,87 @@
+"""Dashboards as code: the committed NDJSON, what it refers to, and `scrapeline kibana setup` against a Kibana stand-in."""
+
+import json
+
+from dev_env import scrapeline
+from kibana_stub import KibanaStub
+from pipeline.documents import history_pattern, latest_index
+from pipeline.kibana_objects import NDJSON_PATH, saved_objects, to_ndjson
+from pipeline.mappings import field_types
+from scrapers.registry import discover, kind_schemas
+
+# Which Elasticsearch field types each Lens operation can use.
+OPERATION_TYPES = {
+    "date_histogram": {"date"},
+    "terms": {"keyword", "long"},
+    "average": {"double", "long"},
+    "max": {"double", "long"},
+    "min": {"double", "long"},
+    "last_value": {"double", "long", "keyword"},
+}
+
+
+def test_the_committed_ndjson_is_what_the_code_builds():
+    assert NDJSON_PATH.read_text() == to_ndjson(saved_objects("scrapeline")), "run `scrapeline kibana export > pipeline/kibana_objects.ndjson`"
+
+
+def test_every_chart_uses_fields_of_the_right_type_on_indices_the_consumer_writes():
+    types = field_types(kind_schemas(discover()))
+    objects = {obj["id"]: obj for obj in saved_objects("p")}
+    views = {obj["id"]: obj["attributes"]["title"] for obj in objects.values() if obj["type"] == "index-pattern"}
+    kind_of_pattern = {latest_index("p", kind): kind for kind in types} | {history_pattern("p", kind): kind for kind in types}
+    assert set(views.values()) <= set(kind_of_pattern), views
+    checked = 0
+    for obj in objects.values():
+        for ref in obj["references"]:
+            assert ref["id"] in objects, f"{obj['id']} refers to a missing {ref['type']} {ref['id']}"
+        if obj["type"] != "lens":
+            continue
+        (view,) = {ref["id"] for ref in obj["references"]}
+        fields = types[kind_of_pattern[views[view]]]
+        for layer in obj["attributes"]["state"]["datasourceStates"]["formBased"]["layers"].values():
+            assert list(layer["columns"]) == layer["columnOrder"]
+            columns = list(layer["columns"].values())
+            columns += [c["params"]["orderAgg"] for c in columns if "orderAgg" in c.get("params", {})]
+            for column in columns:
+                if column["operationType"] == "count":
+                    continue
+                assert fields[column["sourceField"]] in OPERATION_TYPES[column["operationType"]], (obj["id"], column)
+                checked += 1
+    assert checked >= 20
+
+
+def test_one_dashboard_per_built_in_kind_with_its_panels():
+    objects = saved_objects()
+    boards = {obj["id"]: obj for obj in objects if obj["type"] == "dashboard"}
+    assert set(boards) == {"scrapeline-crypto_quote", "scrapeline-food_product"}
+    titles = {obj["id"]: obj["attributes"]["title"] for obj in objects}
+    crypto = [titles[ref["id"]] for ref in boards["scrapeline-crypto_quote"]["references"]]
+    assert crypto == ["Price (USD) per coin", "Market cap (USD) per coin", "24h change (%) per coin",
+                      "Top movers: gainers (24h)", "Top movers: losers (24h)"]  # fmt: skip
+    food = [titles[ref["id"]] for ref in boards["scrapeline-food_product"]["references"]]
+    assert food == ["Products by Nutri-Score", "Products by NOVA group", "Top brands", "Top categories"]
+    panels = json.loads(boards["scrapeline-food_product"]["attributes"]["panelsJSON"])
+    assert [p["panelRefName"] for p in panels] == [ref["name"].split(":")[1] for ref in boards["scrapeline-food_product"]["references"]]
+
+
+def test_setup_waits_for_kibana_imports_with_the_configured_prefix_and_prints_the_links():
+    with KibanaStub(unavailable_polls=2) as kibana:
+        done = scrapeline("kibana", "setup", "--url", kibana.url, "--wait", "30", env={"SCRAPELINE_ELASTICSEARCH__INDEX_PREFIX": "prices"})
+    assert done.returncode == 0, done.stderr
+    assert f"Crypto quotes: {kibana.url}/app/dashboards#/view/prices-crypto_quote" in done.stdout
+    assert f"Food products: {kibana.url}/app/dashboards#/view/prices-food_product" in done.stdout
+    assert kibana.requests.count(("GET", "/api/status")) == 3
+    assert ("POST", "/api/saved_objects/_import?overwrite=true") in kibana.requests
+    assert {obj["attributes"]["title"] for obj in kibana.imported if obj["type"] == "index-pattern"} == {
+        "prices-crypto_quote-history-*", "prices-crypto_quote-latest", "prices-food_product-latest",
+    }  # fmt: skip
+
+
+def test_setup_reports_what_kibana_could_not_import_and_an_unreachable_kibana():
+    errors = [{"type": "lens", "id": "scrapeline-food-nova", "error": {"type": "unknown"}}]
+    with KibanaStub(import_errors=errors) as kibana:
+        done = scrapeline("kibana", "setup", "--url", kibana.url)
+    assert done.returncode == 1
+    assert "lens scrapeline-food-nova" in done.stderr and "Traceback" not in done.stderr
+    unreachable = scrapeline("kibana", "setup", "--url", "http://127.0.0.1:9")
+    assert unreachable.returncode == 1 and "Kibana at http://127.0.0.1:9 is unreachable" in unreachable.stderr
