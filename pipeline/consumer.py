@@ -66,6 +66,8 @@ class RecordConsumer:
         self.stop = stop or threading.Event()
         self.stats = ConsumeStats()
         self._paused = False
+        # monotonic time of the last poll: the health check's "is the loop turning"
+        self.last_loop = time.monotonic()
         self._touched_kinds: set[str] = set()
         self._consumer = make_consumer(settings.kafka, group_id=group_id)
         self._pattern = re.compile(records_topic_pattern(settings.kafka.topic_prefix))
@@ -82,6 +84,7 @@ class RecordConsumer:
                 self._until_done(lambda: self._indexer.ensure_kind(kind, schema))
             while not self.stop.is_set():
                 batch = self._consumer.poll(timeout_ms=500)
+                self.last_loop = time.monotonic()
                 messages = [m for part in batch.values() for m in part]
                 if messages:
                     self._handle(messages)
@@ -103,6 +106,11 @@ class RecordConsumer:
         """Make everything indexed so far searchable now."""
         for kind in sorted(self._touched_kinds):
             self._indexer.refresh(kind_indices(self.settings.elasticsearch.index_prefix, kind))
+
+    @property
+    def waiting(self) -> bool:
+        """True while fetching is paused until Elasticsearch or Kafka comes back."""
+        return self._paused
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._consumer.assignment())
@@ -196,6 +204,7 @@ class RecordConsumer:
         deadline = time.monotonic() + seconds
         while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
             stray = self._consumer.poll(timeout_ms=int(min(left, 0.5) * 1000))
+            self.last_loop = time.monotonic()
             for tp, records in stray.items():
                 # Fetched before the pause took effect: rewind, so nothing is skipped.
                 self._consumer.seek(tp, min(record.offset for record in records))

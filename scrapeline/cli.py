@@ -160,8 +160,10 @@ def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     import threading
 
+    from pipeline.consumer_metrics import consumer_health, consumer_registry
     from scrapeline.catalogue import open_consumer
     from scrapeline.devstack import resolve_servers
+    from scrapeline.metrics_server import start_metrics_server
     from scrapeline.report import print_consume
 
     settings = resolve_servers(settings)
@@ -174,10 +176,13 @@ def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     consumer = open_consumer(settings, group_id=args.group, stop=stop)
+    metrics = start_metrics_server(settings.metrics.host, settings.metrics.consumer_port, consumer_registry(consumer), lambda: consumer_health(consumer))
     try:
         stats = consumer.run(until_idle=args.until_idle)
     finally:
         consumer.close()
+        if metrics is not None:
+            metrics.stop()
     print_consume(stats)
     return 0
 

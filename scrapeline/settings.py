@@ -128,10 +128,11 @@ class PoolSettings:
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    """The daemon's Prometheus /metrics and /healthz endpoint. Port 0 turns it off."""
+    """Prometheus /metrics and /healthz of the scrape daemon (port) and the consumer (consumer_port). 0 turns one off."""
 
     host: str = "127.0.0.1"
     port: int = 9464
+    consumer_port: int = 9465
 
 
 @dataclass(frozen=True)

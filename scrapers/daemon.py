@@ -12,8 +12,9 @@ import signal
 import time
 from typing import Callable, Sequence
 
+from scrapeline.metrics_server import MetricsServer, start_metrics_server
 from scrapeline.settings import Settings
-from scrapers.metrics import DaemonMetrics, MetricsServer
+from scrapers.metrics import DaemonMetrics
 from scrapers.pool import ScrapePool
 from scrapers.scheduler import Schedule
 
@@ -135,15 +136,7 @@ class ScrapeDaemon:
             self._last_log = (now, totals.pages, totals.records)
 
     def _start_metrics(self) -> MetricsServer | None:
-        if not self.settings.metrics.port:
-            return None
-        try:
-            server = MetricsServer(self.settings.metrics, self.metrics, self._health)
-        except OSError as exc:
-            log.error("metrics endpoint not started on %s:%d: %s", self.settings.metrics.host, self.settings.metrics.port, exc)
-            return None
-        log.info("metrics at %s/metrics, health at %s/healthz", server.url, server.url)
-        return server
+        return start_metrics_server(self.settings.metrics.host, self.settings.metrics.port, self.metrics.registry, self._health)
 
     def _health(self) -> dict:
         age = time.monotonic() - self.metrics.last_tick

@@ -1,14 +1,20 @@
 """The indexing consumer against the real broker and index: what is kept, what is dead-lettered, what is committed."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 
 import pytest
 
-from dev_env import consume_all, es_client, produce, quote_envelope, read_topic, uncommitted
+from dev_env import ROOT, consume_all, es_client, produce, quote_envelope, read_topic, server_env, uncommitted
 from pipeline.envelope import dead_letter_topic
 from scrapeline.catalogue import open_consumer
+from scrapeline.devstack import free_port
 
 
 def latest(settings, kind="crypto_quote"):
@@ -175,3 +181,43 @@ def test_the_consumer_never_crashes_on_input(settings, poison):
     produce(settings, [poison, quote_envelope("bitcoin", 1.0)], key=b"k")
     stats = consume_all(settings)
     assert (stats.indexed, stats.dead_lettered) == (1, 1)
+
+
+def metric(url, name):
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
+
+
+def test_two_consume_processes_share_the_partitions_report_metrics_and_stop_on_sigterm(settings):
+    settings = settings.replace("kafka", partitions=4)
+    produce(settings, [])
+    processes, urls = [], []
+    for _ in range(2):
+        port = free_port()
+        env = {**server_env(settings), "SCRAPELINE_METRICS__CONSUMER_PORT": str(port), "SCRAPELINE_KAFKA__PARTITIONS": "4"}
+        processes.append(subprocess.Popen([sys.executable, "-m", "scrapeline.cli", "consume"], cwd=ROOT, env={**os.environ, **env},
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        def partitions():
+            try:
+                return [metric(url, "scrapeline_consumer_partitions") for url in urls]
+            except OSError:
+                return [None, None]
+
+        wait_for(lambda: partitions() in ([1.0, 3.0], [2.0, 2.0], [3.0, 1.0]), what="both processes to share the 4 partitions")
+        produce(settings, [quote_envelope(f"coin{n}", n) for n in range(100)])
+        wait_for(lambda: sum(metric(url, "scrapeline_consumer_indexed_total") for url in urls) == 100, what="every record")
+        assert all(metric(url, "scrapeline_consumer_indexed_total") > 0 for url in urls)
+        with urllib.request.urlopen(f"{urls[0]}/healthz", timeout=5) as response:
+            assert json.loads(response.read())["ok"] is True
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        outputs = [process.communicate(timeout=60) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert all("consumed" in out and "dead-lettered" in out for out, _ in outputs)
+    assert es_client(settings).count(index=latest(settings))["count"] == 100
