@@ -6,7 +6,7 @@ SL := $(BIN)/scrapeline
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MIRRORS := --mirror coinmarketcap=tests/fixtures/sites/coinmarketcap --mirror openfoodfacts=tests/fixtures/sites/openfoodfacts
 
-.PHONY: demo test run system install dev-up dev-down clean
+.PHONY: demo test test-system run system install dev-up dev-down clean
 
 demo: install dev-up  ## one round against the bundled CoinMarketCap and OpenFoodFacts pages on loopback
 	SCRAPELINE_PLUGIN_COINMARKETCAP__PAGES=2 $(SL) run --plugin coinmarketcap --plugin openfoodfacts $(MIRRORS) --sample 3
@@ -14,8 +14,14 @@ demo: install dev-up  ## one round against the bundled CoinMarketCap and OpenFoo
 run: install dev-up  ## one round against the live sites
 	$(SL) run --plugin coinmarketcap --plugin openfoodfacts --sample 3
 
-test: install $(VENV)/.test-plugin  ## the whole suite, against real Chromium, Kafka and Elasticsearch (started by the tests)
+test: install test-system $(VENV)/.test-plugin  ## the whole suite, against real Chromium, Kafka and Elasticsearch (started by the tests)
 	$(BIN)/pytest
+
+test-system:  ## what only the tests need: a Compose implementation to validate docker-compose.yml
+	@if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then \
+	  echo "installing docker-compose (to check docker-compose.yml)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-compose; \
+	fi
 
 system:  ## Debian packages: Chromium, ChromeDriver, Python venv support
 	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
@@ -29,7 +35,7 @@ install: system $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[dev,test]'
 	touch $@
 
 # A third-party plugin package (disabled by default), found by the tests through its entry point.
