@@ -18,6 +18,7 @@ import re
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
@@ -30,7 +31,7 @@ from pipeline.clients import make_consumer, make_elasticsearch, make_producer
 from pipeline.dead_letters import DeadLetterWriter
 from pipeline.documents import index_actions, kind_indices
 from pipeline.envelope import records_topic_pattern
-from pipeline.indexer import BulkIndexer, TransientIndexError
+from pipeline.indexer import BulkIndexer, BulkOutcome, TransientIndexError
 from pipeline.normalise import KindSchemas, Unindexable, normalise
 from scrapeline.convert import utc_now_iso
 from scrapeline.settings import Settings
@@ -79,23 +80,37 @@ class RecordConsumer:
         """Consume until stopped; ``drain`` stops once every assigned partition is read to its end,
         ``until_idle`` once no message came for that many seconds."""
         last_message = time.monotonic()
+        # One bulk request in flight while the next batch is fetched and normalised: Elasticsearch
+        # and this process work at the same time. Batches still finish, and commit, in order.
+        in_flight: tuple[_Batch, Future[BulkOutcome]] | None = None
+        bulk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
         try:
             for kind, schema in sorted(self.schemas.schemas.items()):
                 self._until_done(lambda: self._indexer.ensure_kind(kind, schema))
             while not self.stop.is_set():
-                batch = self._consumer.poll(timeout_ms=500)
+                polled = self._consumer.poll(timeout_ms=0 if in_flight else 500)
                 self.last_loop = time.monotonic()
-                messages = [m for part in batch.values() for m in part]
+                messages = [m for part in polled.values() for m in part]
                 if messages:
-                    self._handle(messages)
+                    batch = self._prepare(messages)
                     last_message = time.monotonic()
+                elif in_flight is None:
+                    if drain and self._caught_up():
+                        break
+                    if until_idle is not None and time.monotonic() - last_message >= until_idle:
+                        break
                     continue
-                if drain and self._caught_up():
-                    break
-                if until_idle is not None and time.monotonic() - last_message >= until_idle:
-                    break
+                if in_flight is not None:
+                    self._finish(*in_flight)
+                    in_flight = None
+                if messages:
+                    in_flight = (batch, bulk.submit(self._indexer.index, batch.actions))
+            if in_flight is not None:
+                self._finish(*in_flight)
         except StopRequested:
             log.warning("stopped while waiting for Elasticsearch or Kafka; the batch stays uncommitted and will be read again")
+        finally:
+            bulk.shutdown(wait=True)
         try:
             self.refresh()
         except TransientIndexError as exc:
@@ -119,40 +134,53 @@ class RecordConsumer:
         self._consumer.close(autocommit=False)
         self._dead_letters.close()
 
-    def _handle(self, messages: list[ConsumerRecord]) -> None:
+    def _prepare(self, messages: list[ConsumerRecord]) -> "_Batch":
+        """Normalise a polled batch into bulk actions; what cannot be indexed is set aside for the dead-letter topic."""
         self.stats.batches += 1
         self.stats.consumed += len(messages)
         es = self.settings.elasticsearch
         indexed_at = utc_now_iso()
-        actions: list[dict[str, Any]] = []
-        source_of: dict[tuple[str, str], ConsumerRecord] = {}
-        dead: dict[int, tuple[ConsumerRecord, str]] = {}
-        good: set[int] = set()
+        batch = _Batch(messages)
         for message in messages:
             try:
                 record, schema = normalise(message.value, self.schemas)
                 self._until_done(lambda: self._indexer.ensure_kind(record.kind, schema))
             except Unindexable as exc:
-                dead[id(message)] = (message, str(exc))
+                batch.dead[id(message)] = (message, str(exc))
                 continue
-            good.add(id(message))
+            batch.good.add(id(message))
             self._touched_kinds.add(record.kind)
             for action in index_actions(es.index_prefix, record, schema, indexed_at, es.history_partition):
-                actions.append(action)
-                source_of[(action["_index"], action["_id"])] = message
-        outcome = self._until_done(lambda: self._indexer.index(actions))
+                batch.actions.append(action)
+                batch.source_of[(action["_index"], action["_id"])] = message
+        return batch
+
+    def _finish(self, batch: "_Batch", in_flight: "Future[BulkOutcome]") -> None:
+        """Wait for the batch's bulk request (sending it again while Elasticsearch is unavailable),
+        dead-letter what was refused, then commit the batch's offsets."""
+        first: Future[BulkOutcome] | None = in_flight
+
+        def attempt() -> BulkOutcome:
+            nonlocal first
+            if first is not None:
+                future, first = first, None
+                return future.result()
+            return self._indexer.index(batch.actions)
+
+        outcome = self._until_done(attempt)
+        dead = batch.dead
         for item in outcome.rejected:
-            message = source_of[(item.index, item.id)]
+            message = batch.source_of[(item.index, item.id)]
             dead.setdefault(id(message), (message, f"Elasticsearch refused it ({item.status}): {item.reason}"))
         self.stats.stale += outcome.stale
-        self.stats.indexed += len(good - dead.keys())
+        self.stats.indexed += len(batch.good - dead.keys())
         if dead:
             letters = list(dead.values())
             self.stats.dead_lettered += len(letters)
             self.stats.dead_letter_reasons.update(reason.split(":", 1)[0] for _, reason in letters)
             pending = list(letters)
             self._until_done(lambda: self._dead_letters.write(pending))
-        self._commit(messages)
+        self._commit(batch.messages)
 
     def _commit(self, messages: list[ConsumerRecord]) -> None:
         owned = self._consumer.assignment()
@@ -216,6 +244,19 @@ class RecordConsumer:
             return not any(self._pattern.match(topic) for topic in self._consumer.topics())
         ends = self._consumer.end_offsets(list(assigned))
         return all(self._consumer.position(tp) >= ends[tp] for tp in assigned)
+
+
+@dataclass
+class _Batch:
+    """One poll's messages on their way to Elasticsearch."""
+
+    messages: list[ConsumerRecord]
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    # (index, _id) of an action -> the message it came from
+    source_of: dict[tuple[str, str], ConsumerRecord] = field(default_factory=dict)
+    # id(message) -> (message, reason) for what goes to the dead-letter topic
+    dead: dict[int, tuple[ConsumerRecord, str]] = field(default_factory=dict)
+    good: set[int] = field(default_factory=set)
 
 
 class _PauseNewPartitions(ConsumerRebalanceListener):

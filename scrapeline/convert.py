@@ -149,7 +149,7 @@ def to_str_list(value: str | list[str] | tuple[str, ...] | None) -> list[str] | 
 
 
 def to_iso_timestamp(value: str | int | float | datetime | None) -> str | None:
-    """An ISO 8601 UTC timestamp (``2026-07-12T11:53:00Z``) from ISO text, epoch seconds/ms, a datetime,
+    """An ISO 8601 UTC timestamp (``2026-07-12T11:53:00Z``, ``…:00.250Z`` with milliseconds) from ISO text, epoch seconds/ms, a datetime,
     RFC 2822 (``"Sun, 22 Nov 2026 10:00:00 GMT"``) or a written date (``"Nov 22, 2026"``).
     Text without a zone is taken as UTC."""
     if value is None or (isinstance(value, str) and is_missing(value)):
@@ -165,7 +165,9 @@ def to_iso_timestamp(value: str | int | float | datetime | None) -> str | None:
         moment = _parse_date_text(value.strip())
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    # Milliseconds when there are any (scrape times), whole seconds otherwise (dates on pages).
+    precision = "milliseconds" if moment.microsecond >= 1000 else "seconds"
+    return moment.astimezone(timezone.utc).isoformat(timespec=precision).replace("+00:00", "Z")
 
 
 def _parse_date_text(text: str) -> datetime:
