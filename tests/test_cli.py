@@ -7,7 +7,7 @@ def test_run_against_the_bundled_mirror_prints_the_summary_and_a_sample(settings
     done = scrapeline("run", "--plugin", "coinmarketcap", "--mirror", "coinmarketcap=tests/fixtures/sites/coinmarketcap", "--sample", "2", env=server_env(settings))
     assert done.returncode == 0, done.stderr
     assert "coinmarketcap │     1 │     101 │      0" in done.stdout
-    assert "consumed 101 messages: 101 indexed, 0 dead-lettered" in done.stdout
+    assert "consumed 101 messages: 101 indexed (0 older than the latest), 0 dead-lettered" in done.stdout
     assert "101 documents of kind crypto_quote" in done.stdout
 
 
