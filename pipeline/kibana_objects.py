@@ -47,14 +47,11 @@ def terms_column(field: str, size: int, order_by: str | dict[str, Any] | None = 
 
 
 def metric_column(operation: str, field: str, label: str) -> dict[str, Any]:
-    """``average``, ``max``, ``min``, ``sum``, ``last_value`` of a number field, or ``count`` of documents."""
+    """``average``, ``max``, ``min`` or ``sum`` of a number field, or ``count`` of documents."""
     column: dict[str, Any] = {"label": label, "customLabel": True, "dataType": "number", "operationType": operation,
                               "sourceField": field, "isBucketed": False, "scale": "ratio"}  # fmt: skip
     if operation == "count":
         column["sourceField"] = "___records___"
-    if operation == "last_value":
-        column["params"] = {"sortField": TIME_FIELD}
-        column["filter"] = {"language": "kuery", "query": f'"{field}": *'}
     return column
 
 

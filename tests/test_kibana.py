@@ -16,7 +16,6 @@ OPERATION_TYPES = {
     "average": {"double", "long"},
     "max": {"double", "long"},
     "min": {"double", "long"},
-    "last_value": {"double", "long", "keyword"},
 }
 
 
