@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from dev_env import ROOT, consume_all, es_client, produce, quote_envelope, read_topic, server_env, uncommitted
+from es_fault_proxy import ElasticsearchFaultProxy
 from pipeline.envelope import dead_letter_topic
 from scrapeline.catalogue import open_consumer
 from scrapeline.devstack import free_port
@@ -221,3 +222,14 @@ def test_two_consume_processes_share_the_partitions_report_metrics_and_stop_on_s
     assert [process.returncode for process in processes] == [0, 0], outputs
     assert all("consumed" in out and "dead-lettered" in out for out, _ in outputs)
     assert es_client(settings).count(index=latest(settings))["count"] == 100
+
+
+def test_429_and_5xx_from_elasticsearch_are_retried_never_skipped(settings):
+    produce(settings, [quote_envelope(f"coin{n}", n) for n in range(40)])
+    with ElasticsearchFaultProxy(settings.elasticsearch.hosts[0], [429, 429, 503, 502, 429, 500]) as proxy:
+        stats = consume_all(settings.replace("elasticsearch", hosts=(proxy.url,), bulk_max_retries=1, initial_backoff=0.05))
+    assert proxy.refused == 6 and proxy.bulk_forwarded >= 1
+    assert (stats.indexed, stats.dead_lettered) == (40, 0)
+    assert stats.backoffs >= 2  # the 429s beyond streaming_bulk's own retries, and every 5xx
+    assert es_client(settings).count(index=latest(settings))["count"] == 40
+    assert uncommitted(settings) == 0
