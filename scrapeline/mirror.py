@@ -9,13 +9,14 @@ the query, so pagination past the last saved page ends cleanly.
 from __future__ import annotations
 
 import functools
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from scrapeline.http_server import BackgroundHTTPServer, QuietHandler
 
-class _MirrorHandler(SimpleHTTPRequestHandler):
+
+class _MirrorHandler(QuietHandler, SimpleHTTPRequestHandler):
     def translate_path(self, path: str) -> str:
         parts = urlsplit(path)
         local = Path(super().translate_path(parts.path))
@@ -30,37 +31,12 @@ class _MirrorHandler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        pass
 
-
-class MirrorServer:
+class MirrorServer(BackgroundHTTPServer):
     """A threaded static server for ``root``; ``url`` is its base address once started."""
 
     def __init__(self, root: str | Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"mirror folder {self.root} does not exist")
-        handler = functools.partial(_MirrorHandler, directory=str(self.root))
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"mirror {self.root.name}", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "MirrorServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> "MirrorServer":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().__init__(functools.partial(_MirrorHandler, directory=str(self.root)), host, port, name=f"mirror {self.root.name}")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from loopback import LoopbackServer, QuietHandler
 
 
 class ElasticsearchFaultProxy:
@@ -22,11 +23,8 @@ class ElasticsearchFaultProxy:
         lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
 
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -37,35 +35,26 @@ class ElasticsearchFaultProxy:
                         proxy.refused += 1
                     elif is_bulk:
                         proxy.bulk_forwarded += 1
+                # The official client refuses answers that do not say they come from Elasticsearch.
+                product = {"X-Elastic-Product": "Elasticsearch"}
                 if fault:
-                    return self._send(fault, json.dumps({"error": {"type": "injected", "reason": f"injected {fault}"}, "status": fault}).encode(),
-                                      "application/json")  # fmt: skip
+                    error = {"error": {"type": "injected", "reason": f"injected {fault}"}, "status": fault}
+                    return self.send(fault, json.dumps(error).encode(), "application/json", product)
                 upstream_conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection"}}
                 upstream_conn.request(self.command, self.path, body=body or None, headers=headers)
                 answer = upstream_conn.getresponse()
-                self._send(answer.status, answer.read(), answer.getheader("Content-Type", "application/json"), answer.getheader("X-Elastic-Product"))
+                self.send(answer.status, answer.read(), answer.getheader("Content-Type", "application/json"), product)
                 upstream_conn.close()
-
-            def _send(self, status, data, content_type, product="Elasticsearch"):
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                # The official client refuses servers that do not say they are Elasticsearch.
-                self.send_header("X-Elastic-Product", product or "Elasticsearch")
-                self.end_headers()
-                self.wfile.write(data)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = LoopbackServer(Handler)
+        self.url = self._server.url
 
     def __enter__(self) -> "ElasticsearchFaultProxy":
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from loopback import LoopbackServer, QuietHandler
 
 LISTING = (Path(__file__).parent / "fixtures" / "sites" / "coinmarketcap" / "index.html").read_bytes()
 
@@ -22,7 +23,7 @@ class FaultySite:
         self.slow_request_seen = threading.Event()
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 path = self.path.split("?")[0]
                 site.hits[path] += 1
@@ -31,36 +32,18 @@ class FaultySite:
                     time.sleep(30)
                     return
                 if path == "/429-twice/" and count <= 2:
-                    self._send(429, b"Too Many Requests", "text/plain", {"Retry-After": "1"})
+                    self.send(429, b"Too Many Requests", "text/plain", {"Retry-After": "1"})
                     return
                 if path == "/slow/":
                     site.slow_request_seen.set()
                     time.sleep(slow_seconds)
                 if path in ("/hang-once/", "/429-twice/", "/slow/", "/clean/"):
-                    self._send(200, LISTING, "text/html; charset=utf-8")
+                    self.send(200, LISTING, "text/html; charset=utf-8")
                 else:
-                    self._send(404, b"not found", "text/plain")
+                    self.send(404, b"not found", "text/plain")
 
-            def _send(self, status: int, body: bytes, kind: str, headers: dict | None = None) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", kind)
-                    self.send_header("Content-Length", str(len(body)))
-                    for name, value in (headers or {}).items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the browser gave up on this request
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = LoopbackServer(Handler).start()
+        self.url = self._server.url
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from email import policy
 from email.parser import BytesParser
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from loopback import LoopbackServer, QuietHandler
 
 
 class KibanaStub:
@@ -22,17 +22,9 @@ class KibanaStub:
         self.requests: list[tuple[str, str]] = []
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _answer(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send(status, json.dumps(body).encode(), "application/json")
 
             def do_GET(self):
                 stub.requests.append(("GET", self.path))
@@ -60,13 +52,12 @@ class KibanaStub:
                     return self._answer(200, {"success": False, "successCount": len(objects) - len(stub.import_errors), "errors": stub.import_errors})
                 return self._answer(200, {"success": True, "successCount": len(objects), "successResults": []})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = LoopbackServer(Handler)
+        self.url = self._server.url
 
     def __enter__(self) -> "KibanaStub":
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
