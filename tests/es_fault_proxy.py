@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from loopback import LoopbackServer, QuietHandler
 
 
-class ElasticsearchFaultProxy:
+class ElasticsearchFaultProxy(LoopbackServer):
     def __init__(self, upstream: str, statuses: list[int]) -> None:
         self.statuses = list(statuses)
         self.refused = 0
@@ -49,12 +49,4 @@ class ElasticsearchFaultProxy:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
-        self._server = LoopbackServer(Handler)
-        self.url = self._server.url
-
-    def __enter__(self) -> "ElasticsearchFaultProxy":
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.stop()
+        super().__init__(Handler)

@@ -14,7 +14,7 @@ from email.parser import BytesParser
 from loopback import LoopbackServer, QuietHandler
 
 
-class KibanaStub:
+class KibanaStub(LoopbackServer):
     def __init__(self, unavailable_polls: int = 0, import_errors: list | None = None) -> None:
         self.unavailable_polls = unavailable_polls
         self.import_errors = import_errors or []
@@ -52,12 +52,4 @@ class KibanaStub:
                     return self._answer(200, {"success": False, "successCount": len(objects) - len(stub.import_errors), "errors": stub.import_errors})
                 return self._answer(200, {"success": True, "successCount": len(objects), "successResults": []})
 
-        self._server = LoopbackServer(Handler)
-        self.url = self._server.url
-
-    def __enter__(self) -> "KibanaStub":
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.stop()
+        super().__init__(Handler)
