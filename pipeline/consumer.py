@@ -178,8 +178,7 @@ class RecordConsumer:
             letters = list(dead.values())
             self.stats.dead_lettered += len(letters)
             self.stats.dead_letter_reasons.update(reason.split(":", 1)[0] for _, reason in letters)
-            pending = list(letters)
-            self._until_done(lambda: self._dead_letters.write(pending))
+            self._until_done(lambda: self._dead_letters.write(letters))  # write() keeps only what is still unsent
         self._commit(batch.messages)
 
     def _commit(self, messages: list[ConsumerRecord]) -> None:
