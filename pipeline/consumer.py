@@ -190,12 +190,17 @@ class RecordConsumer:
                 offsets[tp] = OffsetAndMetadata(message.offset + 1, "", -1)
         if not offsets:
             return
-        try:
-            self._consumer.commit(offsets)
-        except CommitFailedError as exc:
-            # The group rebalanced while we worked; the new owner re-reads and re-indexes the same ids.
-            self.stats.commit_failures += 1
-            log.warning("offset commit failed, the batch will be re-read: %s", exc)
+
+        def attempt() -> None:
+            try:
+                # Bounded, so that a Kafka outage goes through the same backoff (and stop check) as the rest.
+                self._consumer.commit(offsets, timeout_ms=self.settings.kafka.request_timeout_ms)
+            except CommitFailedError as exc:
+                # The group rebalanced while we worked; the new owner re-reads and re-indexes the same ids.
+                self.stats.commit_failures += 1
+                log.warning("offset commit failed, the batch will be re-read: %s", exc)
+
+        self._until_done(attempt)
 
     def _until_done(self, attempt: Callable[[], T]) -> T:
         """Run ``attempt`` until it succeeds, pausing every partition and backing off while it fails transiently."""

@@ -233,3 +233,24 @@ def test_429_and_5xx_from_elasticsearch_are_retried_never_skipped(settings):
     assert stats.backoffs >= 2  # the 429s beyond streaming_bulk's own retries, and every 5xx
     assert es_client(settings).count(index=latest(settings))["count"] == 40
     assert uncommitted(settings) == 0
+
+
+def test_kafka_stopped_mid_stream_then_restarted_loses_and_duplicates_nothing(settings, noida):
+    settings = settings.replace("kafka", max_poll_records=20, request_timeout_ms=10000, session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    produce(settings, [quote_envelope(f"coin{n}", n) for n in range(50)])
+    running = Running(settings)
+    try:
+        wait_for(lambda: running.consumer.stats.indexed == 50, what="the first 50 records")
+        noida.stop_service("kafka")
+        try:
+            time.sleep(5)  # the consumer polls, and may commit, against a broker that is gone
+            assert running.thread.is_alive()
+        finally:
+            noida.start_service("kafka")
+        produce(settings, [quote_envelope(f"coin{n}", n) for n in range(50, 100)])
+        wait_for(lambda: running.consumer.stats.indexed >= 100, timeout=120, what="the records sent after the restart")
+        wait_for(lambda: uncommitted(settings) == 0, timeout=60, what="the offsets to be committed")
+    finally:
+        running.close()
+    assert running.error is None
+    assert es_client(settings).count(index=latest(settings))["count"] == 100
