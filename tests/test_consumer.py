@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -55,6 +56,32 @@ class Running:
         self.stop.set()
         self.thread.join(60)
         self.consumer.close()
+
+
+def quotes(start, stop):
+    return [quote_envelope(f"coin{n}", n) for n in range(start, stop)]
+
+
+@contextmanager
+def consuming_the_first(settings, count):
+    """A running consumer that has indexed the ``count`` records already on the topic."""
+    produce(settings, quotes(0, count))
+    running = Running(settings)
+    try:
+        wait_for(lambda: running.consumer.stats.indexed == count, what=f"the first {count} records")
+        yield running
+    finally:
+        running.close()
+    assert running.error is None and not running.thread.is_alive()
+
+
+@contextmanager
+def stopped(noida, service):
+    noida.stop_service(service)
+    try:
+        yield
+    finally:
+        noida.start_service(service)
 
 
 def test_good_records_indexed_once_bad_ones_dead_lettered_with_reasons_offsets_committed(settings):
@@ -132,26 +159,17 @@ def test_templates_are_explicit_per_kind_and_installing_them_twice_changes_nothi
 def test_elasticsearch_stopped_mid_stream_loses_and_duplicates_nothing(settings, noida):
     # A short poll interval: a consumer that stopped polling while Elasticsearch is down would be evicted from its group.
     settings = settings.replace("kafka", max_poll_records=20, max_poll_interval_ms=6000, session_timeout_ms=6000, heartbeat_interval_ms=1000)
-    produce(settings, [quote_envelope(f"coin{n}", n) for n in range(50)])
-    running = Running(settings)
-    try:
-        wait_for(lambda: running.consumer.stats.indexed == 50, what="the first 50 records")
-        noida.stop_service("elasticsearch")
-        try:
-            produce(settings, [quote_envelope(f"coin{n}", n) for n in range(50, 150)])
+    with consuming_the_first(settings, 50) as running:
+        with stopped(noida, "elasticsearch"):
+            produce(settings, quotes(50, 150))
             wait_for(lambda: running.consumer.stats.backoffs >= 3, what="the consumer to back off")
             assigned = running.consumer.assignment()
             time.sleep(8)  # longer than max_poll_interval_ms
             assert running.consumer.assignment() == assigned and assigned
             assert running.consumer.stats.indexed == 50
-        finally:
-            noida.start_service("elasticsearch")
-        produce(settings, [quote_envelope(f"coin{n}", n) for n in range(150, 200)])
+        produce(settings, quotes(150, 200))
         wait_for(lambda: running.consumer.stats.indexed == 200, what="every record after the restart")
         wait_for(lambda: uncommitted(settings) == 0, what="the offsets to be committed")
-    finally:
-        running.close()
-    assert running.error is None and not running.thread.is_alive()
     assert running.consumer.stats.commit_failures == 0 and running.consumer.stats.dead_lettered == 0
     client = es_client(settings)
     assert client.count(index=latest(settings))["count"] == 200
@@ -165,7 +183,7 @@ def test_two_consumers_of_one_group_split_the_partitions(settings):
     try:
         wait_for(lambda: first.consumer.assignment() and second.consumer.assignment(), what="both consumers to join")
         one, two = first.consumer.assignment(), second.consumer.assignment()
-        produce(settings, [quote_envelope(f"coin{n}", n) for n in range(200)])
+        produce(settings, quotes(0, 200))
         wait_for(lambda: first.consumer.stats.indexed + second.consumer.stats.indexed == 200, what="every record")
         wait_for(lambda: uncommitted(settings) == 0, what="the offsets to be committed")
     finally:
@@ -210,7 +228,7 @@ def test_two_consume_processes_share_the_partitions_report_metrics_and_stop_on_s
                 return [None, None]
 
         wait_for(lambda: partitions() in ([1.0, 3.0], [2.0, 2.0], [3.0, 1.0]), what="both processes to share the 4 partitions")
-        produce(settings, [quote_envelope(f"coin{n}", n) for n in range(100)])
+        produce(settings, quotes(0, 100))
         wait_for(lambda: sum(metric(url, "scrapeline_consumer_indexed_total") for url in urls) == 100, what="every record")
         assert all(metric(url, "scrapeline_consumer_indexed_total") > 0 for url in urls)
         with urllib.request.urlopen(f"{urls[0]}/healthz", timeout=5) as response:
@@ -225,7 +243,7 @@ def test_two_consume_processes_share_the_partitions_report_metrics_and_stop_on_s
 
 
 def test_429_and_5xx_from_elasticsearch_are_retried_never_skipped(settings):
-    produce(settings, [quote_envelope(f"coin{n}", n) for n in range(40)])
+    produce(settings, quotes(0, 40))
     with ElasticsearchFaultProxy(settings.elasticsearch.hosts[0], [429, 429, 503, 502, 429, 500]) as proxy:
         stats = consume_all(settings.replace("elasticsearch", hosts=(proxy.url,), bulk_max_retries=1, initial_backoff=0.05))
     assert proxy.refused == 6 and proxy.bulk_forwarded >= 1
@@ -237,20 +255,11 @@ def test_429_and_5xx_from_elasticsearch_are_retried_never_skipped(settings):
 
 def test_kafka_stopped_mid_stream_then_restarted_loses_and_duplicates_nothing(settings, noida):
     settings = settings.replace("kafka", max_poll_records=20, request_timeout_ms=10000, session_timeout_ms=6000, heartbeat_interval_ms=1000)
-    produce(settings, [quote_envelope(f"coin{n}", n) for n in range(50)])
-    running = Running(settings)
-    try:
-        wait_for(lambda: running.consumer.stats.indexed == 50, what="the first 50 records")
-        noida.stop_service("kafka")
-        try:
+    with consuming_the_first(settings, 50) as running:
+        with stopped(noida, "kafka"):
             time.sleep(5)  # the consumer polls, and may commit, against a broker that is gone
             assert running.thread.is_alive()
-        finally:
-            noida.start_service("kafka")
-        produce(settings, [quote_envelope(f"coin{n}", n) for n in range(50, 100)])
+        produce(settings, quotes(50, 100))
         wait_for(lambda: running.consumer.stats.indexed >= 100, timeout=120, what="the records sent after the restart")
         wait_for(lambda: uncommitted(settings) == 0, timeout=60, what="the offsets to be committed")
-    finally:
-        running.close()
-    assert running.error is None
     assert es_client(settings).count(index=latest(settings))["count"] == 100
