@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from typing import Any
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
@@ -13,6 +15,7 @@ from kafka.errors import KafkaError
 
 from pipeline.envelope import dead_letter_topic
 from pipeline.publisher import ensure_topics
+from pipeline.topics import send_all, tail
 from scrapeline.convert import utc_now_iso
 from scrapeline.settings import KafkaSettings
 
@@ -75,3 +78,46 @@ class DeadLetterWriter:
 
     def close(self) -> None:
         self._producer.close()
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One message of the dead-letter topic, read back."""
+
+    reason: str
+    failed_at: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key: bytes | None
+    original: bytes
+
+    @property
+    def category(self) -> str:
+        """The reason up to its first detail: ``unknown kind 'x'``, ``poison message``, ``Elasticsearch refused it (400)``."""
+        return self.reason.split(":", 1)[0]
+
+
+def read_dead_letters(settings: KafkaSettings) -> Iterator[DeadLetter]:
+    """Every dead letter kept on the topic, oldest first per partition."""
+    for message in tail(settings, dead_letter_topic(settings.topic_prefix), last=2**62):
+        try:
+            body = json.loads(message.value)
+            original = body["original"].encode() if "original" in body else base64.b64decode(body["original_base64"])
+            source = body["source"]
+            yield DeadLetter(body["reason"], body["failed_at"], source["topic"], source["partition"], source["offset"], message.key, original)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("%s[%d]@%d is not a scrapeline dead letter (%s); left alone", message.topic, message.partition, message.offset, exc)
+
+
+def reasons(letters: Iterator[DeadLetter]) -> Counter[str]:
+    return Counter(letter.category for letter in letters)
+
+
+def replay(settings: KafkaSettings, letters: Iterator[DeadLetter], reason_contains: str = "") -> dict[str, int]:
+    """Send the originals of the dead letters whose reason contains ``reason_contains`` back to the
+    topics they came from, with their keys, once their cause is fixed. Returns messages sent per topic.
+    Replaying twice sends twice; indexing them twice is harmless (same ``_id``)."""
+    chosen = [letter for letter in letters if reason_contains in letter.reason]
+    send_all(settings, ((letter.source_topic, letter.key, letter.original) for letter in chosen))
+    return dict(Counter(letter.source_topic for letter in chosen))

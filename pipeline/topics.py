@@ -101,14 +101,21 @@ def tail(settings: KafkaSettings, topic: str, last: int = 10, *, follow: bool = 
 
 def produce(settings: KafkaSettings, topic: str, values: Iterable[bytes], key: bytes | None = None) -> int:
     """Send ``values`` to ``topic`` (which must exist) and wait for the broker's acknowledgements."""
+    return send_all(settings, ((topic, key, value) for value in values))
+
+
+def send_all(settings: KafkaSettings, messages: Iterable[tuple[str, bytes | None, bytes]]) -> int:
+    """Send (topic, key, value) messages with one producer; every topic must exist. Waits for every acknowledgement."""
+    messages = list(messages)
     reader = _reader(settings)
     try:
-        _partitions(reader, topic)
+        for topic in sorted({topic for topic, _, _ in messages}):
+            _partitions(reader, topic)
     finally:
         reader.close()
     producer = make_producer(settings)
     try:
-        futures = [producer.send(topic, key=key, value=value) for value in values]
+        futures = [producer.send(topic, key=key, value=value) for topic, key, value in messages]
         producer.flush()
         for future in futures:
             future.get(timeout=settings.request_timeout_ms / 1000)

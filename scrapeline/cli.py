@@ -112,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--value", action="append", help="a message (repeatable); without it, standard input is read")
     produce.set_defaults(handler=cmd_topics_produce)
 
+    dlq = commands.add_parser("dlq", parents=[common], help="the dead-letter topic: what is in it, and sending it back once fixed")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
+    dlq_list = dlq_commands.add_parser("list", parents=[common], help="dead letters counted by reason")
+    dlq_list.set_defaults(handler=cmd_dlq_list)
+    dlq_replay = dlq_commands.add_parser("replay", parents=[common], help="send the original messages back to their topics")
+    dlq_replay.add_argument("--reason", default="", metavar="TEXT", help="only dead letters whose reason contains TEXT")
+    dlq_replay.set_defaults(handler=cmd_dlq_replay)
+
     kibana = commands.add_parser("kibana", parents=[common], help="Kibana data views and dashboards")
     kibana_commands = kibana.add_subparsers(dest="kibana_command", metavar="ACTION", required=True)
     setup = kibana_commands.add_parser("setup", parents=[common], help="import the data views and dashboards, print their links")
@@ -350,6 +358,28 @@ def cmd_topics_produce(args: argparse.Namespace, settings: Settings) -> int:
     values = args.value if args.value else (line.rstrip("\n") for line in sys.stdin if line.strip())
     sent = produce(resolve_servers(settings).kafka, args.topic, (value.encode() for value in values), key=args.key.encode() if args.key else None)
     print(f"sent {sent} messages to {args.topic}")
+    return 0
+
+
+def cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.dead_letters import read_dead_letters, reasons
+    from scrapeline.devstack import resolve_servers
+    from scrapeline.report import print_counts
+
+    print_counts("dead letters", "reason", reasons(read_dead_letters(resolve_servers(settings).kafka)))
+    return 0
+
+
+def cmd_dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.dead_letters import read_dead_letters, replay
+    from scrapeline.devstack import resolve_servers
+
+    kafka = resolve_servers(settings).kafka
+    sent = replay(kafka, read_dead_letters(kafka), args.reason)
+    for topic, count in sorted(sent.items()):
+        print(f"sent {count} messages back to {topic}")
+    if not sent:
+        print("no dead letter matched")
     return 0
 
 

@@ -13,6 +13,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from collections import Counter
+
     from kafka.consumer.fetcher import ConsumerRecord
 
     from pipeline.consumer import ConsumeStats
@@ -73,6 +75,16 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.6g}"
     return str(value)[:60]
+
+
+def print_counts(title: str, label: str, counts: "Counter[str]") -> None:
+    table = Table(title=title)
+    table.add_column(label)
+    table.add_column("count", justify="right")
+    for key, count in counts.most_common():
+        table.add_row(key, str(count))
+    console.print(table)
+    console.print(f"{sum(counts.values())} in all", highlight=False)
 
 
 def print_topics(rows: list["TopicInfo"]) -> None:

@@ -60,3 +60,45 @@ def test_search_prints_matching_documents_as_a_table(settings):
     assert unknown.returncode == 2 and "no plugin declares the kind 'horoscope'" in unknown.stderr
     empty = scrapeline("search", "food_product", env=env)
     assert empty.returncode == 1 and "nothing of kind 'food_product' is indexed yet" in empty.stderr
+
+
+GADGETS = """
+from scrapers import Plugin, Schema
+
+class Gadgets(Plugin):
+    name = "gadgets"
+    kind = "gadget"
+    schema = Schema(fields={"sku": "str", "price": "float"}, id_fields=("sku",))
+    start_urls = ("http://127.0.0.1:9/",)
+
+    def parse(self, page):
+        return []
+"""
+
+
+def test_dead_letters_are_listed_by_reason_and_replayed_once_their_cause_is_fixed(settings, tmp_path):
+    from pipeline.envelope import encode
+    from scrapeline.records import ScrapedRecord
+
+    gadget = encode(ScrapedRecord("gadgets", "gadget", "gadgets:g1", "http://x/", "2026-11-22T10:00:00Z", {"sku": "g1", "price": "$9.99"}))
+    produce(settings, [gadget], kind="gadget")
+    produce(settings, [b"garbage"], kind="crypto_quote")
+    stats = consume_all(settings)
+    assert stats.dead_lettered == 2
+    env = server_env(settings)
+
+    listed = scrapeline("dlq", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(r"unknown kind 'gadget'\s*│\s*1", listed.stdout) and re.search(r"poison message\s*│\s*1", listed.stdout)
+    assert "2 in all" in listed.stdout
+
+    # The fix: install the plugin that declares the kind; then send only those dead letters back.
+    (tmp_path / "gadgets.py").write_text(GADGETS)
+    replayed = scrapeline("dlq", "replay", "--reason", "unknown kind", env=env)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"sent 1 messages back to {settings.kafka.topic_prefix}.records.gadget" in replayed.stdout
+
+    settings = settings.replace("pool", plugin_paths=(str(tmp_path),))
+    assert consume_all(settings).indexed == 1
+    found = scrapeline("search", "gadget", "sku:g1", env={**env, "SCRAPELINE_POOL__PLUGIN_PATHS": str(tmp_path)})
+    assert "9.99" in found.stdout and "1 of 1 matching" in found.stdout, found.stderr
