@@ -66,7 +66,7 @@ class BulkIndexer:
         if self._installed.get(kind) == schema:
             return
         prefix = self.settings.index_prefix
-        body = kind_template(prefix, kind, schema)
+        body = kind_template(prefix, kind, schema, self.settings.number_of_shards, self.settings.number_of_replicas)
         existing = ",".join(body["index_patterns"])
         try:
             with transient_errors():

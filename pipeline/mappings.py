@@ -46,7 +46,7 @@ def template_name(prefix: str, kind: str) -> str:
     return f"{prefix}-{kind}"
 
 
-def kind_template(prefix: str, kind: str, schema: Schema) -> dict[str, Any]:
+def kind_template(prefix: str, kind: str, schema: Schema, shards: int = 1, replicas: int = 1) -> dict[str, Any]:
     """The index template for a kind's latest index and its history partitions."""
     patterns = [latest_index(prefix, kind)]
     if schema.history:
@@ -54,7 +54,10 @@ def kind_template(prefix: str, kind: str, schema: Schema) -> dict[str, Any]:
     return {
         "index_patterns": patterns,
         "priority": TEMPLATE_PRIORITY,
-        "template": {"mappings": {"dynamic": "strict", "properties": kind_properties(schema)}},
+        "template": {
+            "settings": {"number_of_shards": shards, "number_of_replicas": replicas},
+            "mappings": {"dynamic": "strict", "properties": kind_properties(schema)},
+        },
         "_meta": {"managed_by": "scrapeline", "kind": kind},
     }
 

@@ -71,6 +71,9 @@ class ElasticsearchSettings:
     max_backoff: float = 60.0
     # History indices (kinds whose schema keeps history) are cut by: day, month or year.
     history_partition: str = "month"
+    # Of each new index (set in the kind's index template). A single-node cluster needs 0 replicas to be green.
+    number_of_shards: int = 1
+    number_of_replicas: int = 1
 
     def __post_init__(self) -> None:
         if self.history_partition not in ("day", "month", "year"):

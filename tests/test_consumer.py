@@ -151,6 +151,7 @@ def test_templates_are_explicit_per_kind_and_installing_them_twice_changes_nothi
     assert quote["index_patterns"] == [f"{prefix}-crypto_quote-latest", f"{prefix}-crypto_quote-history-*"]
     properties = quote["template"]["mappings"]["properties"]
     assert (properties["price_usd"]["type"], properties["rank"]["type"], properties["slug"]["type"]) == ("double", "long", "keyword")
+    assert quote["template"]["settings"]["index"]["number_of_shards"] in ("1", 1)
     food = templates[f"{prefix}-food_product"]
     assert food["index_patterns"] == [f"{prefix}-food_product-latest"]  # products keep no history
     assert food["template"]["mappings"]["properties"]["ingredients_text"]["type"] == "text"

@@ -56,6 +56,7 @@ def test_scrapeline_services_run_commands_and_settings_the_code_accepts(name):
     assert settings.kafka.bootstrap_servers == ("kafka:9092",)
     assert settings.elasticsearch.hosts == ("http://elasticsearch:9200",)
     assert settings.kibana.url == "http://kibana:5601"
+    assert settings.elasticsearch.number_of_replicas == 0  # one node
     host, port = settings.kafka.bootstrap_servers[0].split(":")
     assert host in services() and f"://:{port}" in services()["kafka"]["environment"]["KAFKA_LISTENERS"]
 
