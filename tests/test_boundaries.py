@@ -9,7 +9,11 @@ import pytest
 @pytest.mark.parametrize(
     "modules, forbidden",
     [
-        (["pipeline.consumer", "pipeline.publisher", "pipeline.indexer"], ["selenium", "scrapers", "plugins"]),
+        (
+            ["pipeline.consumer", "pipeline.publisher", "pipeline.indexer", "pipeline.normalise", "pipeline.dead_letters",
+             "pipeline.search", "pipeline.topics", "pipeline.kibana", "pipeline.consumer_metrics"],
+            ["selenium", "scrapers", "plugins"],
+        ),  # fmt: skip
         (["plugins.coinmarketcap", "scrapers"], ["selenium", "kafka", "elasticsearch", "pipeline"]),
         (["scrapers.pool", "scrapers.worker"], ["kafka", "elasticsearch", "pipeline"]),
     ],
