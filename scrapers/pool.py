@@ -113,6 +113,7 @@ class ScrapePool:
             worker.process.join()
             worker.conn.close()
         self._workers.clear()
+        self.politeness.close()
 
     def kill(self) -> None:
         """Stop at once: every worker and its browser are killed."""
@@ -121,6 +122,7 @@ class ScrapePool:
             worker.process.join(5)
             worker.conn.close()
         self._workers.clear()
+        self.politeness.close()
 
     @property
     def workers_alive(self) -> int:
@@ -196,10 +198,6 @@ class ScrapePool:
         if url in current.seen or current.budget <= 0:
             return
         current.seen.add(url)
-        if not self.politeness.allowed(current.plugin, url):
-            current.stats.skipped += 1
-            log.info("%s: %s is disallowed by robots.txt; skipped", current.name, url)
-            return
         current.budget -= 1
         current.outstanding += 1
         self._pending.append(job)
@@ -211,6 +209,7 @@ class ScrapePool:
             if worker.job is not None:
                 continue
             job = self.politeness.take_next(self._pending, lambda j: self._rounds[j.round_id].plugin)
+            self._skip_disallowed()
             if job is None:
                 return
             if not worker.process.is_alive():
@@ -223,6 +222,14 @@ class ScrapePool:
                 self._replace(index)
                 continue
             worker.job, worker.since = job, time.monotonic()
+
+    def _skip_disallowed(self) -> None:
+        for job in self.politeness.pop_disallowed():
+            current = self._rounds[job.round_id]
+            current.stats.skipped += 1
+            current.outstanding -= 1
+            current.budget += 1  # a page never loaded does not count against max_pages
+            log.info("%s: %s is disallowed by robots.txt; skipped", current.name, job.request.url)
 
     def _collect(self, timeout: float) -> list[JobResult]:
         busy = [w for w in self._workers if w.job is not None]

@@ -1,10 +1,17 @@
+import shutil
+import threading
 from collections import deque
 
+import pytest
+
+from conftest import SITES
+from loopback import LoopbackServer, QuietHandler
 from plugins.coinmarketcap import CoinMarketCap
 from scrapeline.mirror import MirrorServer
 from scrapeline.settings import Settings
 from scrapers.jobs import Job
 from scrapers.plugin import Request
+from scrapeline.rounds import scrape_round
 from scrapers.politeness import Politeness
 
 
@@ -27,7 +34,7 @@ def test_a_site_without_robots_txt_allows_everything(tmp_path):
 def test_rate_and_concurrency_per_host():
     settings = Settings().replace("pool", domain_concurrency=1)
     rules = Politeness(settings)
-    plugin = CoinMarketCap({"requests_per_minute": 60.0})
+    plugin = CoinMarketCap({"requests_per_minute": 60.0, "obey_robots": False})  # limits only; robots.txt has its own tests
     pending = deque(Job("coinmarketcap", Request(f"http://a.test/{n}")) for n in range(3))
     first = rules.take_next(pending, lambda job: plugin)
     assert first.request.url == "http://a.test/0"
@@ -35,3 +42,44 @@ def test_rate_and_concurrency_per_host():
     rules.release(first.request.url)
     assert rules.take_next(pending, lambda job: plugin) is None  # and one a second
     assert len(pending) == 2
+
+
+def test_a_slow_robots_txt_holds_back_only_its_own_site(tmp_path):
+    release = threading.Event()
+
+    class SlowRobots(QuietHandler):
+        def do_GET(self):
+            release.wait(30)  # answers only when the test says so
+            self.send(200, b"User-agent: *\nDisallow: /private/\n", "text/plain")
+
+    (tmp_path / "robots.txt").write_text("User-agent: *\nAllow: /\n")
+    plugin = CoinMarketCap()
+    with LoopbackServer(SlowRobots) as slow, MirrorServer(tmp_path) as fast:
+        rules = Politeness(Settings())
+        pending = deque(Job("coinmarketcap", Request(url)) for url in (f"{slow.url}/private/a", f"{slow.url}/b", f"{fast.url}/c"))
+        taken = None
+        while taken is None:  # the fast site's robots.txt arrives while the slow one's is still loading
+            taken = rules.take_next(pending, lambda job: plugin)
+        assert taken.request.url == f"{fast.url}/c"
+        assert not rules.robots_known(plugin, f"{slow.url}/b") and len(pending) == 2
+
+        release.set()
+        later = []
+        while pending:
+            job = rules.take_next(pending, lambda job: plugin)
+            if job is not None:
+                later.append(job.request.url)
+        assert later == [f"{slow.url}/b"]
+        assert [job.request.url for job in rules.pop_disallowed()] == [f"{slow.url}/private/a"]
+        rules.close()
+
+
+@pytest.mark.usefixtures("chromium")
+def test_a_round_skips_and_counts_the_pages_robots_txt_disallows(settings, tmp_path):
+    site = tmp_path / "coinmarketcap"
+    shutil.copytree(SITES / "coinmarketcap", site)
+    (site / "robots.txt").write_text("User-agent: *\nDisallow: /?page=2\n")
+    with MirrorServer(site) as mirror:
+        report = scrape_round(settings.with_plugin_values("coinmarketcap", base_url=mirror.url, pages="2"), ["coinmarketcap"])
+    stats = report.plugins["coinmarketcap"]
+    assert (stats.pages, stats.skipped, stats.records, stats.errors) == (1, 1, 101, 0)
