@@ -62,18 +62,13 @@ def quote_envelope(slug, price, scraped_at="2026-11-22T10:00:00Z", **fields):
 
 def produce(settings, values, kind="crypto_quote", key=None):
     """Put raw message bytes on the records topic of ``kind``, in order (one partition when ``key`` is given)."""
-    from kafka import KafkaProducer
-
     from pipeline.envelope import records_topic
     from pipeline.publisher import ensure_topics
+    from pipeline.topics import send_all
 
     topic = records_topic(settings.kafka.topic_prefix, kind)
     ensure_topics(settings.kafka, [topic])
-    producer = KafkaProducer(bootstrap_servers=list(settings.kafka.bootstrap_servers), max_request_size=2_000_000)
-    for number, value in enumerate(values):
-        producer.send(topic, key=key if key is not None else str(number).encode(), value=value)
-    producer.flush()
-    producer.close()
+    send_all(settings.kafka, ((topic, key if key is not None else str(number).encode(), value) for number, value in enumerate(values)))
     return topic
 
 
