@@ -133,8 +133,8 @@ def discover(plugin_paths: Iterable[str] = (), *, entry_point_group: str = ENTRY
         origin = f"package {dist} (entry point {ep.name} = {ep.value})"
         try:
             loaded = ep.load()
-        except Exception as exc:  # a broken package must not stop the others
-            registry.problems.append(Problem(origin, f"import failed: {type(exc).__name__}: {exc}"))
+        except BaseException as exc:  # a broken package must not stop the others
+            registry.problems.append(_import_problem(origin, exc))
             continue
         for cls in _plugin_classes(loaded) if isinstance(loaded, ModuleType) else [loaded]:
             if not (inspect.isclass(cls) and issubclass(cls, Plugin)):
@@ -156,14 +156,23 @@ def _builtin_modules() -> Iterator[tuple[str, Any]]:
 def _add_module(registry: Registry, origin: str, load: Any) -> None:
     try:
         module = load()
-    except Exception as exc:  # report and go on: one broken plugin must not stop the round
-        registry.problems.append(Problem(origin, f"import failed: {type(exc).__name__}: {exc}"))
+    except BaseException as exc:  # report and go on: one broken plugin must not stop the round
+        registry.problems.append(_import_problem(origin, exc))
         return
     classes = _plugin_classes(module)
     if not classes:
         registry.problems.append(Problem(origin, "defines no Plugin subclass"))
     for cls in classes:
         registry.add(cls, origin)
+
+
+def _import_problem(origin: str, exc: BaseException) -> Problem:
+    """The problem of a plugin whose import raised ``exc``; Ctrl-C is the user's, not the plugin's."""
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+    # sys.exit() and other BaseExceptions at import are the plugin's fault like any error.
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return Problem(origin, f"import failed: {detail}")
 
 
 def _plugin_classes(module: ModuleType) -> list[type[Plugin]]:

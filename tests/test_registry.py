@@ -80,3 +80,17 @@ def test_one_kind_has_one_schema(tmp_path):
     assert "coins" not in registry.entries
     (problem,) = [p for p in registry.problems if p.origin == f"file {tmp_path / 'coins.py'}"]
     assert problem.reason.startswith("kind 'crypto_quote' is already declared by plugin 'coinmarketcap'")
+
+
+def test_a_plugin_that_exits_at_import_is_a_problem_and_the_others_load(tmp_path):
+    folder = plugin_dir(tmp_path, quitter="import sys\nsys.exit(3)\n", silent="raise SystemExit\n", quotes=GOOD)
+    registry = discover([folder])
+    assert "quotes" in registry.entries and "coinmarketcap" in registry.entries
+    problems = {p.origin: p.reason for p in registry.problems}
+    assert problems[f"file {tmp_path / 'quitter.py'}"] == "import failed: SystemExit: 3"
+    assert problems[f"file {tmp_path / 'silent.py'}"] == "import failed: SystemExit"
+
+
+def test_ctrl_c_during_a_plugin_import_is_not_swallowed(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        discover([plugin_dir(tmp_path, interrupted="raise KeyboardInterrupt\n")])
