@@ -37,12 +37,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if isinstance(exc, ConfigError) else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options(*, defaults: bool) -> argparse.ArgumentParser:
+    """--config and --log-level; a subcommand's copy has no defaults, so it never overwrites
+    what was given before the subcommand."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="config file (default: ./config.ini when it exists)")
-    common.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    unset = {} if defaults else {"default": argparse.SUPPRESS}
+    common.add_argument("--config", metavar="PATH", help="config file (default: ./config.ini when it exists)", **unset)
+    common.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], **({"default": "INFO"} if defaults else unset))
+    return common
 
-    parser = argparse.ArgumentParser(prog="scrapeline", description=__doc__, parents=[common])
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(defaults=False)
+    parser = argparse.ArgumentParser(prog="scrapeline", description=__doc__, parents=[_common_options(defaults=True)])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     scrape = commands.add_parser("scrape", parents=[common], help="run one scrape round and publish the records to Kafka")

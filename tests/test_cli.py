@@ -66,3 +66,19 @@ def test_plugins_new_writes_a_working_skeleton_and_check_renders_one_page(tmp_pa
     lines = check.stdout.splitlines()
     assert len(lines) == 101 and '"slug": "bitcoin"' in check.stdout
     assert "101 records, 0 links to follow, 0 invalid" in check.stderr
+
+
+def test_config_and_log_level_work_before_or_after_the_subcommand(tmp_path):
+    from scrapeline.cli import build_parser
+
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[pool]\ncolour = red\n")
+    for args in (("--config", str(bad), "plugins"), ("plugins", "--config", str(bad))):
+        done = scrapeline(*args)
+        assert done.returncode == 2, args
+        assert done.stderr.startswith("error: bad.ini [pool] colour: unknown key in [pool]"), args
+    parser = build_parser()
+    for argv in (["--log-level", "DEBUG", "dev", "status"], ["dev", "status", "--log-level", "DEBUG"]):
+        assert parser.parse_args(argv).log_level == "DEBUG"
+    assert parser.parse_args(["dev", "status"]).log_level == "INFO"
+    assert parser.parse_args(["--config", "a.ini", "plugins", "check", "x", "--url", "u"]).config == "a.ini"
