@@ -206,7 +206,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from scrapeline.catalogue import open_consumer
     from scrapeline.devstack import resolve_servers
     from scrapeline.report import print_consume, print_round, print_sample
-    from scrapeline.rounds import scrape_round
+    from scrapeline.rounds import round_kinds, scrape_round
 
     settings = resolve_servers(settings)
     with ExitStack() as stack:
@@ -221,7 +221,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     print_round(report)
     print_consume(stats)
     if args.sample:
-        print_sample(settings, args.sample)
+        print_sample(settings, args.sample, round_kinds(settings, report))
     return 1 if report.errors or report.problems else 0
 
 

@@ -107,12 +107,15 @@ def format_message(message: "ConsumerRecord") -> str:
     return f"{message.partition}@{message.offset} {key} {value}"
 
 
-def print_sample(settings: "Settings", size: int) -> None:
+def print_sample(settings: "Settings", size: int, kinds: list[str]) -> None:
+    """``size`` of the latest documents of each of ``kinds``."""
     from pipeline.clients import make_elasticsearch
 
     client = make_elasticsearch(settings.elasticsearch)
     pattern = f"{settings.elasticsearch.index_prefix}-*-latest"
-    counts = client.search(index=pattern, size=0, aggs={"kinds": {"terms": {"field": "kind", "size": 50}}})
+    counts = client.search(
+        index=pattern, size=0, query={"terms": {"kind": kinds}}, aggs={"kinds": {"terms": {"field": "kind", "size": max(1, len(kinds))}}}
+    )
     for bucket in counts["aggregations"]["kinds"]["buckets"]:
         kind = bucket["key"]
         console.print(f"\n[bold]{bucket['doc_count']} documents of kind {kind}[/bold], a sample:", highlight=False)

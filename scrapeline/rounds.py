@@ -28,6 +28,12 @@ def enabled_plugins(registry: Registry, settings: Settings) -> list[str]:
     return [name for name in sorted(registry.entries) if registry.create(name, settings).settings["enabled"]]
 
 
+def round_kinds(settings: Settings, report: RoundReport) -> list[str]:
+    """The record kinds of the plugins that took part in ``report``'s round."""
+    registry = discover(settings.pool.plugin_paths)
+    return sorted({registry.entries[name].cls.kind for name in report.plugins if name in registry.entries})
+
+
 def _selected(settings: Settings, selected: Sequence[str] | None, registry: Registry | None) -> tuple[Registry, list[str]]:
     registry = registry if registry is not None else discover(settings.pool.plugin_paths)
     for problem in registry.problems:

@@ -1,14 +1,24 @@
 """The commands a user types, run as the user runs them."""
 
-from dev_env import scrapeline, server_env
+from dev_env import produce, scrapeline, server_env
+
+
+def food_envelope(code):
+    from pipeline.envelope import encode
+    from scrapeline.records import ScrapedRecord
+
+    return encode(ScrapedRecord("openfoodfacts", "food_product", f"openfoodfacts:{code}", f"http://x/product/{code}", "2026-11-22T10:00:00Z", {"code": code}))
 
 
 def test_run_against_the_bundled_mirror_prints_the_summary_and_a_sample(settings, chromium):
+    # A record of a plugin that does not run this time is indexed too, but is not sampled.
+    produce(settings, [food_envelope("3017620422003")], kind="food_product")
     done = scrapeline("run", "--plugin", "coinmarketcap", "--mirror", "coinmarketcap=tests/fixtures/sites/coinmarketcap", "--sample", "2", env=server_env(settings))
     assert done.returncode == 0, done.stderr
     assert "coinmarketcap │     1 │     101 │      0" in done.stdout
-    assert "consumed 101 messages: 101 indexed (0 older than the latest), 0 dead-lettered" in done.stdout
+    assert "consumed 102 messages: 102 indexed (0 older than the latest), 0 dead-lettered" in done.stdout
     assert "101 documents of kind crypto_quote" in done.stdout
+    assert "food_product" not in done.stdout
 
 
 def test_scrape_then_consume_as_separate_commands(settings, chromium):
