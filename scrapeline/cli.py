@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode = scrape.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one round of every enabled plugin, then exit (the default)")
     mode.add_argument("--daemon", action="store_true", help="run each plugin on its [plugin:NAME] interval until SIGTERM/SIGINT")
-    scrape.add_argument("--rounds", type=int, metavar="N", help="with --daemon: stop after N rounds of each plugin")
+    scrape.add_argument("--rounds", type=_count, metavar="N", help="with --daemon: stop after N rounds of each plugin")
     _add_round_options(scrape)
     scrape.set_defaults(handler=cmd_scrape)
 
@@ -143,9 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(text: str) -> int:
+    """A whole number of 1 or more, for flags that count (argparse turns the error into one line and exit 2)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {number}")
+    return number
+
+
 def _add_round_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plugin", action="append", metavar="NAME", help="only this plugin (repeatable)")
-    parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: [pool] workers)")
+    parser.add_argument("--workers", type=_count, metavar="N", help="worker processes (default: [pool] workers)")
     parser.add_argument(
         "--mirror",
         action="append",
@@ -244,9 +255,11 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_plugins(args: argparse.Namespace, settings: Settings) -> int:
     from scrapeline.report import print_plugins
-    from scrapers.registry import discover
+    from scrapers.registry import discover, unknown_plugin_sections
 
     registry = discover(settings.pool.plugin_paths)
+    for unknown in unknown_plugin_sections(registry, settings):
+        log.warning("%s", unknown)
     print_plugins(registry, settings)
     return 1 if registry.problems else 0
 

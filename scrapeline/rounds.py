@@ -10,7 +10,7 @@ from scrapeline.settings import Settings
 from scrapers.daemon import ScrapeDaemon
 from scrapers.jobs import FailedPage, JobResult
 from scrapers.pool import Round, ScrapePool
-from scrapers.registry import Registry, discover
+from scrapers.registry import Registry, discover, unknown_plugin_sections
 from scrapers.stats import RoundReport
 
 log = logging.getLogger("scrapeline.round")
@@ -38,6 +38,8 @@ def _selected(settings: Settings, selected: Sequence[str] | None, registry: Regi
     registry = registry if registry is not None else discover(settings.pool.plugin_paths)
     for problem in registry.problems:
         log.error("plugin not loaded: %s", problem)
+    for unknown in unknown_plugin_sections(registry, settings):
+        log.warning("%s", unknown)
     names = list(selected) if selected else enabled_plugins(registry, settings)
     for name in names:
         registry.get(name)  # an unknown --plugin is a clear error before any browser starts

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -30,23 +31,31 @@ class ConfigError(ValueError):
     """A setting is missing, unknown or of the wrong type; the message names where."""
 
 
+# Bounds of a numeric setting, as field metadata: {"min": 1} (inclusive), {"above": 0} (exclusive),
+# {"max": 65535}. Checked once, at load (check_bounds); floats are always finite.
+COUNT = {"min": 1}
+NON_NEGATIVE = {"min": 0}
+POSITIVE = {"above": 0}
+PORT = {"min": 0, "max": 65535}
+
+
 @dataclass(frozen=True)
 class KafkaSettings:
     # Empty means "use the embedded stack started by `scrapeline dev up`".
     bootstrap_servers: tuple[str, ...] = ()
     topic_prefix: str = "scrapeline"
-    partitions: int = 3
-    replication_factor: int = 1
+    partitions: int = field(default=3, metadata=COUNT)
+    replication_factor: int = field(default=1, metadata=COUNT)
     group_id: str = "scrapeline-indexer"
     client_id: str = "scrapeline"
-    linger_ms: int = 20
-    request_timeout_ms: int = 30000
-    max_poll_records: int = 500
+    linger_ms: int = field(default=20, metadata=NON_NEGATIVE)
+    request_timeout_ms: int = field(default=30000, metadata=COUNT)
+    max_poll_records: int = field(default=500, metadata=COUNT)
     # A consumer that does not poll for this long leaves its group; the indexer keeps polling
     # (paused) while Elasticsearch is down, so this only bounds one bulk request.
-    max_poll_interval_ms: int = 300000
-    session_timeout_ms: int = 10000
-    heartbeat_interval_ms: int = 3000
+    max_poll_interval_ms: int = field(default=300000, metadata=COUNT)
+    session_timeout_ms: int = field(default=10000, metadata=COUNT)
+    heartbeat_interval_ms: int = field(default=3000, metadata=COUNT)
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -64,16 +73,16 @@ class ElasticsearchSettings:
     ca_certs: str = ""
     verify_certs: bool = True
     request_timeout: float = 30.0
-    bulk_chunk_size: int = 500
+    bulk_chunk_size: int = field(default=500, metadata=COUNT)
     # 429 handling inside one bulk call, as in helpers.streaming_bulk.
-    bulk_max_retries: int = 5
-    initial_backoff: float = 1.0
-    max_backoff: float = 60.0
+    bulk_max_retries: int = field(default=5, metadata=NON_NEGATIVE)
+    initial_backoff: float = field(default=1.0, metadata=NON_NEGATIVE)
+    max_backoff: float = field(default=60.0, metadata=NON_NEGATIVE)
     # History indices (kinds whose schema keeps history) are cut by: day, month or year.
     history_partition: str = "month"
     # Of each new index (set in the kind's index template). A single-node cluster needs 0 replicas to be green.
-    number_of_shards: int = 1
-    number_of_replicas: int = 1
+    number_of_shards: int = field(default=1, metadata=COUNT)
+    number_of_replicas: int = field(default=1, metadata=NON_NEGATIVE)
 
     def __post_init__(self) -> None:
         if self.history_partition not in ("day", "month", "year"):
@@ -99,34 +108,34 @@ class BrowserSettings:
     binary_path: str = ""
     remote_url: str = ""
     headless: bool = True
-    page_load_timeout: float = 30.0
-    script_timeout: float = 30.0
+    page_load_timeout: float = field(default=30.0, metadata=POSITIVE)
+    script_timeout: float = field(default=30.0, metadata=POSITIVE)
     user_agent: str = ""
     window_size: str = "1366,900"
     extra_args: tuple[str, ...] = ()
     # A worker's browser is replaced after this many pages, or once its memory (proportional set size,
     # shared pages counted once) passes max_rss_mb.
-    max_pages: int = 200
-    max_rss_mb: int = 1500
+    max_pages: int = field(default=200, metadata=COUNT)
+    max_rss_mb: int = field(default=1500, metadata=COUNT)
 
 
 @dataclass(frozen=True)
 class PoolSettings:
-    workers: int = 2
-    retries: int = 2
+    workers: int = field(default=2, metadata=COUNT)
+    retries: int = field(default=2, metadata=NON_NEGATIVE)
     plugin_paths: tuple[str, ...] = ()
     data_dir: str = ".scrapeline"
     # A job that takes longer than this is treated as a hung worker.
-    job_timeout: float = 180.0
+    job_timeout: float = field(default=180.0, metadata=POSITIVE)
     # Politeness towards each site (host), whatever the plugin: pages loading at once, and per minute (0: no limit).
-    domain_concurrency: int = 2
-    domain_requests_per_minute: float = 0.0
+    domain_concurrency: int = field(default=2, metadata=COUNT)
+    domain_requests_per_minute: float = field(default=0.0, metadata=NON_NEGATIVE)
     # Seconds the daemon gives pages in flight to finish after SIGTERM/SIGINT.
-    shutdown_timeout: float = 30.0
+    shutdown_timeout: float = field(default=30.0, metadata=NON_NEGATIVE)
     # Seconds between the daemon's statistics log lines.
-    log_interval: float = 60.0
+    log_interval: float = field(default=60.0, metadata=POSITIVE)
     # The on-disk spool that keeps records while Kafka is unreachable; scraping waits when it is full.
-    spool_max_mb: int = 1024
+    spool_max_mb: int = field(default=1024, metadata=COUNT)
 
 
 @dataclass(frozen=True)
@@ -134,8 +143,8 @@ class MetricsSettings:
     """Prometheus /metrics and /healthz of the scrape daemon (port) and the consumer (consumer_port). 0 turns one off."""
 
     host: str = "127.0.0.1"
-    port: int = 9464
-    consumer_port: int = 9465
+    port: int = field(default=9464, metadata=PORT)
+    consumer_port: int = field(default=9465, metadata=PORT)
 
 
 @dataclass(frozen=True)
@@ -143,8 +152,8 @@ class DevSettings:
     """The embedded noida-db stack (`scrapeline dev up`). Port 0 picks a free one."""
 
     noida_binary: str = ""
-    kafka_port: int = 0
-    elasticsearch_port: int = 0
+    kafka_port: int = field(default=0, metadata=PORT)
+    elasticsearch_port: int = field(default=0, metadata=PORT)
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,7 @@ class Settings:
     def replace(self, section: str, **changes: Any) -> "Settings":
         """A copy with some keys of one section changed (used for CLI flags)."""
         current = getattr(self, section)
+        check_bounds(type(current), changes, lambda key: f"[{section}] {key}")
         return dataclasses.replace(self, **{section: dataclasses.replace(current, **changes)})
 
     def with_plugin_values(self, plugin: str, **values: str) -> "Settings":
@@ -204,14 +214,34 @@ def coerce_value(raw: str, target: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a whole number, got {raw!r}") from None
     if kind is float:
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
             raise ConfigError(f"{where}: expected a number, got {raw!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: expected a finite number, got {raw!r}")
+        return number
     if kind is tuple or _is_tuple_hint(kind):
         return tuple(part.strip() for part in re.split(r"[,\n]", text) if part.strip())
     if kind is str:
         return text
     raise ConfigError(f"{where}: settings of type {kind!r} are not supported")
+
+
+def check_bounds(cls: type, values: Mapping[str, Any], where: Any) -> None:
+    """Raise :class:`ConfigError` naming ``where(key)`` for a value outside its field's bounds."""
+    for spec in dataclasses.fields(cls):
+        if spec.name not in values or not spec.metadata:
+            continue
+        value = values[spec.name]
+        low, high, above = spec.metadata.get("min"), spec.metadata.get("max"), spec.metadata.get("above")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where(spec.name)}: expected a finite number, got {value!r}")
+        if low is not None and value < low:
+            raise ConfigError(f"{where(spec.name)}: expected {low} or more, got {value!r}")
+        if above is not None and value <= above:
+            raise ConfigError(f"{where(spec.name)}: expected more than {above}, got {value!r}")
+        if high is not None and value > high:
+            raise ConfigError(f"{where(spec.name)}: expected {high} or less, got {value!r}")
 
 
 def _is_tuple_hint(hint: Any) -> bool:
@@ -233,6 +263,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, *, environ: Mappin
             parser.read(config_path, encoding="utf-8")
         except configparser.Error as exc:
             raise ConfigError(f"{config_path}: {exc.message.splitlines()[0]}") from None
+        except UnicodeDecodeError as exc:
+            line = exc.object[: exc.start].count(b"\n") + 1
+            raise ConfigError(f"{config_path} line {line}: not valid UTF-8 (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8") from None
         for section in parser.sections():
             for key, value in parser.items(section, raw=True):
                 raw.setdefault(section, {})[key] = value
@@ -268,6 +301,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, *, environ: Mappin
                 known_keys = ", ".join(hints)
                 raise ConfigError(f"{where}: unknown key in [{section}] (known: {known_keys})")
             typed[key] = coerce_value(value, hints[key], where)
+        check_bounds(cls, typed, lambda key, section=section: origin[(section, key)])
         built[section] = cls(**typed)
     return Settings(**built, plugins=plugins, source=source)
 

@@ -86,7 +86,10 @@ class Registry:
 
 
 def plugin_settings(cls: type[Plugin], raw: Mapping[str, str]) -> dict[str, Any]:
-    """Type the raw ``[plugin:NAME]`` strings by the plugin's declared defaults."""
+    """Type the raw ``[plugin:NAME]`` strings by the plugin's declared defaults.
+
+    Numbers in plugin settings are counts, limits, rates and timeouts: none may be negative.
+    """
     defaults = {**cls.common_settings, **cls.default_settings}
     typed: dict[str, Any] = {}
     for key, value in raw.items():
@@ -94,7 +97,19 @@ def plugin_settings(cls: type[Plugin], raw: Mapping[str, str]) -> dict[str, Any]
         if key not in defaults:
             raise ConfigError(f"{where}: unknown key (known: {', '.join(defaults)})")
         typed[key] = coerce_value(value, defaults[key], where)
+        if isinstance(typed[key], (int, float)) and not isinstance(typed[key], bool) and typed[key] < 0:
+            raise ConfigError(f"{where}: expected 0 or more, got {value.strip()}")
     return typed
+
+
+def unknown_plugin_sections(registry: Registry, settings: Settings) -> list[str]:
+    """One line per ``[plugin:NAME]`` section (or environment override) naming no loaded plugin."""
+    known = ", ".join(sorted(registry.entries)) or "none"
+    return [
+        f"[plugin:{name}]: no plugin of that name; the section is ignored (known: {known})"
+        for name in sorted(settings.plugins)
+        if name not in registry.entries
+    ]
 
 
 def contract_violation(cls: Any) -> str | None:
