@@ -3,7 +3,9 @@
 ``publish`` only appends to the spool; a sender thread moves the spool to
 Kafka and trims it once the broker acknowledged. While Kafka is unreachable
 records wait on disk and the sender retries with backoff, resuming where it
-stopped, also after a restart.
+stopped, also after a restart. While the spool's disk is full, ``publish``
+waits and tries again: scraping pauses, nothing is dropped, and :meth:`RecordPublisher.problem`
+says why (``/healthz``).
 """
 
 from __future__ import annotations
@@ -16,15 +18,19 @@ from pathlib import Path
 
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from pipeline.clients import make_admin, make_producer
 from pipeline.envelope import encode, failed_pages_topic, records_topic
-from pipeline.spool import Spool
+from pipeline.spool import Spool, SpoolDiskFull
 from scrapeline.records import ScrapedRecord
 from scrapeline.settings import KafkaSettings
 
 log = logging.getLogger("scrapeline.publisher")
 BATCH = 500
+# Seconds between tries to write to a full disk.
+DISK_FULL_RETRY_S = 1.0
 
 
 class PublishError(RuntimeError):
@@ -53,6 +59,7 @@ class RecordPublisher:
         self.settings = settings
         self.spool = Spool(spool_dir, spool_max_mb * 1024 * 1024)
         self.outage_since: float | None = None
+        self.disk_full_since: float | None = None
         self._known_topics: set[str] = set()
         self._producer = None
         self._closing = threading.Event()
@@ -61,11 +68,17 @@ class RecordPublisher:
 
     def publish(self, record: ScrapedRecord) -> None:
         topic = records_topic(self.settings.topic_prefix, record.kind)
-        self.spool.append(topic, record.id.encode(), encode(record), block_log=self._spool_full)
+        self._append(topic, record.id.encode(), encode(record))
 
     def publish_failure(self, plugin: str, url: str, attempts: int, error: str) -> None:
         body = {"plugin": plugin, "url": url, "attempts": attempts, "error": error, "failed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        self.spool.append(failed_pages_topic(self.settings.topic_prefix), url.encode(), json.dumps(body).encode())
+        self._append(failed_pages_topic(self.settings.topic_prefix), url.encode(), json.dumps(body).encode())
+
+    def problem(self) -> str | None:
+        """Why records cannot be kept now (for ``/healthz``), or None."""
+        if self.disk_full_since is not None:
+            return f"the spool's disk is full for {time.monotonic() - self.disk_full_since:.0f} s; scraping waits for room in {self.spool.folder}"
+        return None
 
     def flush(self, timeout: float | None = 60.0) -> None:
         """Wait until Kafka acknowledged everything published; :class:`PublishError` when time ran out."""
@@ -87,15 +100,33 @@ class RecordPublisher:
 
     # -- the sender thread ---------------------------------------------------------------------
 
+    def _append(self, topic: str, key: bytes, value: bytes) -> None:
+        """Into the spool; while its disk is full, wait and try again (Ctrl-C or a forced stop ends the wait)."""
+        while True:
+            try:
+                self.spool.append(topic, key, value, block_log=self._spool_full)
+            except SpoolDiskFull as exc:
+                if self.disk_full_since is None:
+                    self.disk_full_since = time.monotonic()
+                    log.error("%s", exc)
+                time.sleep(DISK_FULL_RETRY_S)
+                continue
+            if self.disk_full_since is not None:
+                log.warning("the spool's disk has room again after %.0f s; scraping goes on", time.monotonic() - self.disk_full_since)
+                self.disk_full_since = None
+            return
+
     def _send_loop(self) -> None:
         backoff = 0.5
         while not self._closing.is_set():
             batch = self.spool.read(BATCH)
-            if not batch:
+            if not batch.messages:
+                self.spool.acknowledge(batch.end)  # past torn lines, if there were any
+                self.spool.sync()  # caught up: what is spooled is made durable
                 self.spool.wait_for_data(0.2)
                 continue
             try:
-                self._send(batch)
+                self._send(batch.messages)
             except Exception as exc:  # any failure: keep the batch, back off, try again
                 self._reset_producer()
                 if self.outage_since is None:
@@ -108,7 +139,7 @@ class RecordPublisher:
                 log.warning("Kafka reachable again after %.0f s; sending the spool", time.monotonic() - self.outage_since)
                 self.outage_since = None
             backoff = 0.5
-            self.spool.acknowledge(batch[-1].next_position)
+            self.spool.acknowledge(batch.end)
 
     def _send(self, batch: list) -> None:
         if self._producer is None:
@@ -132,6 +163,19 @@ class RecordPublisher:
 
     def _spool_full(self) -> None:
         log.warning("the spool %s is full ([pool] spool_max_mb); scraping waits for Kafka", self.spool.folder)
+
+
+class SpoolCollector(Collector):
+    """The spool's health as Prometheus metrics, read when scraped (the publisher may be waiting on a full disk)."""
+
+    def __init__(self, publisher: RecordPublisher) -> None:
+        self.publisher = publisher
+
+    def collect(self):  # type: ignore[no-untyped-def] - prometheus_client's signature
+        yield GaugeMetricFamily(
+            "scrapeline_spool_disk_full", "1 while the spool's disk is full and scraping waits", value=float(self.publisher.disk_full_since is not None)
+        )
+        yield CounterMetricFamily("scrapeline_spool_torn_lines", "Torn spool lines moved to .torn files", value=self.publisher.spool.torn_count)
 
 
 def _short(exc: BaseException) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence
 
-from pipeline.publisher import PublishError, RecordPublisher
+from pipeline.publisher import PublishError, RecordPublisher, SpoolCollector
 from scrapeline.settings import Settings
 from scrapers.daemon import ScrapeDaemon
 from scrapers.jobs import FailedPage, JobResult
@@ -74,7 +74,11 @@ def run_daemon(settings: Settings, selected: Sequence[str] | None = None, *, max
     publisher = open_publisher(settings)
     try:
         with ScrapePool(settings, publisher.publish, registry=registry, on_failure=failure_sink(publisher)) as pool:
-            code = ScrapeDaemon(settings, pool, names, spool_bytes=publisher.spool.pending_bytes, max_rounds=max_rounds).run()
+            daemon = ScrapeDaemon(
+                settings, pool, names, spool_bytes=publisher.spool.pending_bytes, spool_problem=publisher.problem, max_rounds=max_rounds
+            )
+            daemon.metrics.registry.register(SpoolCollector(publisher))
+            code = daemon.run()
         try:
             publisher.flush(timeout=settings.pool.shutdown_timeout)
         except PublishError as exc:

@@ -33,6 +33,7 @@ class ScrapeDaemon:
         plugin_names: Sequence[str],
         *,
         spool_bytes: Callable[[], int] = lambda: 0,
+        spool_problem: Callable[[], str | None] = lambda: None,
         max_rounds: int | None = None,
     ) -> None:
         self.settings = settings
@@ -42,6 +43,7 @@ class ScrapeDaemon:
             for name in plugin_names
         }
         self.spool_bytes = spool_bytes
+        self.spool_problem = spool_problem
         self.max_rounds = max_rounds
         self.metrics = DaemonMetrics()
         self.rounds_done = dict.fromkeys(plugin_names, 0)
@@ -141,4 +143,8 @@ class ScrapeDaemon:
     def _health(self) -> dict:
         age = time.monotonic() - self.metrics.last_tick
         alive = self.pool.workers_alive
-        return {"ok": alive > 0 and age < 30 and not self._stopping, "workers_alive": alive, "seconds_since_tick": round(age, 1), "stopping": self._stopping}
+        spool = self.spool_problem()
+        return {
+            "ok": alive > 0 and age < 30 and not self._stopping and spool is None,
+            "workers_alive": alive, "seconds_since_tick": round(age, 1), "stopping": self._stopping, "spool": spool or "ok",
+        }  # fmt: skip
