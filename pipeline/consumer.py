@@ -69,7 +69,14 @@ class RecordConsumer:
         self._paused = False
         # monotonic time of the last poll: the health check's "is the loop turning"
         self.last_loop = time.monotonic()
+        # Partitions: whether any were ever assigned, and since when none are while records topics exist.
+        self.ever_assigned = False
+        self._unassigned_since: float | None = time.monotonic()
+        self._topics_checked_at = float("-inf")
+        # Why run() stopped without ever reading a partition, when it did.
+        self.gave_up: str | None = None
         self._touched_kinds: set[str] = set()
+        self._group_id = group_id or settings.kafka.group_id
         self._consumer = make_consumer(settings.kafka, group_id=group_id)
         self._pattern = re.compile(records_topic_pattern(settings.kafka.topic_prefix))
         self._consumer.subscribe(pattern=self._pattern.pattern, listener=_PauseNewPartitions(self))
@@ -90,11 +97,19 @@ class RecordConsumer:
             while not self.stop.is_set():
                 polled = self._consumer.poll(timeout_ms=0 if in_flight else 500)
                 self.last_loop = time.monotonic()
+                self._watch_assignment()
                 messages = [m for part in polled.values() for m in part]
                 if messages:
                     batch = self._prepare(messages)
                     last_message = time.monotonic()
                 elif in_flight is None:
+                    if self._unassigned_since is not None:
+                        # Waiting for partitions is not idleness; but a bounded run does not wait for ever.
+                        last_message = time.monotonic()
+                        if (drain or until_idle is not None) and self.unassigned_seconds() >= self.settings.kafka.assignment_grace_s:
+                            self._give_up()
+                            break
+                        continue
                     if drain and self._caught_up():
                         break
                     if until_idle is not None and time.monotonic() - last_message >= until_idle:
@@ -130,6 +145,42 @@ class RecordConsumer:
     def assignment(self) -> set[TopicPartition]:
         return set(self._consumer.assignment())
 
+    def unassigned_seconds(self) -> float:
+        """How long this member has had no partition while records topics exist (0 while it has some,
+        or while there is nothing to assign): a stuck group join or a stale member holding them."""
+        since = self._unassigned_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def _watch_assignment(self) -> None:
+        if self._consumer.assignment():
+            self.ever_assigned = True
+            self._unassigned_since = None
+            return
+        now = time.monotonic()
+        if now - self._topics_checked_at < 5.0:  # a metadata request: not on every poll
+            return
+        self._topics_checked_at = now
+        try:
+            exists = any(self._pattern.match(topic) for topic in self._consumer.topics())
+        except KafkaError:
+            return  # Kafka is unreachable: that is reported elsewhere, keep the last answer
+        if not exists:
+            self._unassigned_since = None
+        elif self._unassigned_since is None:
+            self._unassigned_since = now
+
+    def _give_up(self) -> None:
+        grace = self.settings.kafka.assignment_grace_s
+        if self.ever_assigned:
+            log.warning("no partition assigned for %g s ([kafka] assignment_grace_s); stopping", grace)
+            return
+        self.gave_up = (
+            f"no partition of the records topics was assigned to this consumer within [kafka] assignment_grace_s = {grace:g} s, "
+            f"so nothing was read: the group {self._group_id!r} is still rebalancing, its other members hold every partition, "
+            f"or a member that died still holds them until its session times out"
+        )
+        log.error("%s", self.gave_up)
+
     def close(self) -> None:
         self._consumer.close(autocommit=False)
         self._dead_letters.close()
@@ -143,14 +194,15 @@ class RecordConsumer:
         batch = _Batch(messages)
         for message in messages:
             try:
-                record, schema = normalise(message.value, self.schemas)
-                self._until_done(lambda: self._indexer.ensure_kind(record.kind, schema))
+                record, schema = normalise(message.value, self.schemas, max_clock_skew=es.max_clock_skew_s)
+                actions = index_actions(es.index_prefix, record, schema, indexed_at, es.history_partition)
             except Unindexable as exc:
-                batch.dead[id(message)] = (message, str(exc))
+                batch.dead[id(message)] = (message, exc)
                 continue
+            self._until_done(lambda: self._indexer.ensure_kind(record.kind, schema))
             batch.good.add(id(message))
             self._touched_kinds.add(record.kind)
-            for action in index_actions(es.index_prefix, record, schema, indexed_at, es.history_partition):
+            for action in actions:
                 batch.actions.append(action)
                 batch.source_of[(action["_index"], action["_id"])] = message
         return batch
@@ -171,14 +223,20 @@ class RecordConsumer:
         dead = batch.dead
         for item in outcome.rejected:
             message = batch.source_of[(item.index, item.id)]
-            dead.setdefault(id(message), (message, f"Elasticsearch refused it ({item.status}): {item.reason}"))
+            dead.setdefault(id(message), (message, Unindexable(f"Elasticsearch refused it ({item.status})", item.reason)))
         self.stats.stale += outcome.stale
         self.stats.indexed += len(batch.good - dead.keys())
         if dead:
             letters = list(dead.values())
-            self.stats.dead_lettered += len(letters)
-            self.stats.dead_letter_reasons.update(reason.split(":", 1)[0] for _, reason in letters)
-            self._until_done(lambda: self._dead_letters.write(letters))  # write() keeps only what is still unsent
+            unsent = list(letters)
+            try:
+                self._until_done(lambda: self._dead_letters.write(unsent))  # write() keeps only what is still unsent
+            finally:
+                # Counted once the broker has them, so the summary matches what the dead-letter topic holds.
+                still_unsent = {id(message) for message, _ in unsent}
+                stored = [reason for message, reason in letters if id(message) not in still_unsent]
+                self.stats.dead_lettered += len(stored)
+                self.stats.dead_letter_reasons.update(reason.category for reason in stored)
         self._commit(batch.messages)
 
     def _commit(self, messages: list[ConsumerRecord]) -> None:
@@ -258,8 +316,8 @@ class _Batch:
     actions: list[dict[str, Any]] = field(default_factory=list)
     # (index, _id) of an action -> the message it came from
     source_of: dict[tuple[str, str], ConsumerRecord] = field(default_factory=dict)
-    # id(message) -> (message, reason) for what goes to the dead-letter topic
-    dead: dict[int, tuple[ConsumerRecord, str]] = field(default_factory=dict)
+    # id(message) -> (message, why) for what goes to the dead-letter topic
+    dead: dict[int, tuple[ConsumerRecord, Unindexable]] = field(default_factory=dict)
     good: set[int] = field(default_factory=set)
 
 

@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-import base64
-import json
+import dataclasses
+import hashlib
 import logging
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Iterator
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from kafka.producer.future import FutureRecordMetadata
 
+from pipeline.clients import kafka_options
+from pipeline.dead_letter_format import DeadLetter, dead_letter_body, dead_letter_key, read_dead_letter
 from pipeline.envelope import dead_letter_topic
+from pipeline.normalise import Unindexable
 from pipeline.publisher import ensure_topics
-from pipeline.topics import send_all, tail
-from scrapeline.convert import utc_now_iso
+from pipeline.topics import TopicError, send_all, tail
 from scrapeline.settings import KafkaSettings
 
 log = logging.getLogger("scrapeline.dlq")
-
-
-def dead_letter(message: ConsumerRecord, reason: str) -> bytes:
-    """The dead-letter body: why, where from, and the original bytes unchanged."""
-    body: dict[str, Any] = {
-        "reason": reason,
-        "failed_at": utc_now_iso(),
-        "source": {"topic": message.topic, "partition": message.partition, "offset": message.offset},
-    }
-    raw = message.value or b""
-    try:
-        body["original"] = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        body["original_base64"] = base64.b64encode(raw).decode()
-    return json.dumps(body, ensure_ascii=False).encode()
 
 
 class DeadLetterWriter:
@@ -46,24 +33,26 @@ class DeadLetterWriter:
         self._producer = producer
         self._topic_ready = False
         self._logged: set[tuple[str, int, int]] = set()
+        # id() of messages whose dead letter the broker refused as too large: sent again without the original.
+        self._too_large: set[int] = set()
 
-    def write(self, letters: list[tuple[ConsumerRecord, str]]) -> None:
+    def write(self, letters: list[tuple[ConsumerRecord, Unindexable]]) -> None:
         """Store every letter; on a Kafka error, the ones not stored stay in ``letters`` and it raises."""
         if not self._topic_ready:
             ensure_topics(self.settings, [self.topic])
             self._topic_ready = True
         futures = []
-        for message, reason in letters:
+        for message, why in letters:
             where = (message.topic, message.partition, message.offset)
             if where not in self._logged:
                 self._logged.add(where)
-                log.error("dead-lettered %s[%d]@%d: %s", *where, reason)
-            futures.append(self._producer.send(self.topic, key=message.key, value=dead_letter(message, reason)))
+                log.error("dead-lettered %s[%d]@%d: %s", *where, why)
+            futures.append(self._send(message, why))
         try:
             self._producer.flush(timeout=self.settings.request_timeout_ms / 1000)
         except KafkaError:
             pass  # the futures below say which letters were not stored
-        failed: list[tuple[ConsumerRecord, str]] = []
+        failed: list[tuple[ConsumerRecord, Unindexable]] = []
         error: KafkaError | None = None
         for letter, future in zip(letters, futures):
             try:
@@ -71,43 +60,40 @@ class DeadLetterWriter:
             except KafkaError as exc:
                 failed.append(letter)
                 error = exc
+                if isinstance(exc, (MessageSizeTooLargeError, RecordListTooLargeError)):
+                    self._too_large.add(id(letter[0]))
         letters[:] = failed
         if error is not None:
             raise error
         self._logged.clear()
+        self._too_large.clear()
+
+    def _send(self, message: ConsumerRecord, why: Unindexable) -> FutureRecordMetadata:
+        """Send one dead letter; a broker that refused it as too large gets it without the original."""
+        keep = id(message) not in self._too_large
+        try:
+            value = dead_letter_body(message, why.category, str(why), keep_original=keep)
+            return self._producer.send(self.topic, key=dead_letter_key(message), value=value)
+        except MessageSizeTooLargeError:
+            self._too_large.add(id(message))
+            value = dead_letter_body(message, why.category, str(why), keep_original=False)
+            return self._producer.send(self.topic, key=dead_letter_key(message), value=value)
 
     def close(self) -> None:
         self._producer.close()
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    """One message of the dead-letter topic, read back."""
-
-    reason: str
-    failed_at: str
-    source_topic: str
-    source_partition: int
-    source_offset: int
-    key: bytes | None
-    original: bytes
-
-    @property
-    def category(self) -> str:
-        """The reason up to its first detail: ``unknown kind 'x'``, ``poison message``, ``Elasticsearch refused it (400)``."""
-        return self.reason.split(":", 1)[0]
-
-
 def read_dead_letters(settings: KafkaSettings) -> Iterator[DeadLetter]:
-    """Every dead letter kept on the topic, oldest first per partition."""
-    for message in tail(settings, dead_letter_topic(settings.topic_prefix), last=2**62):
-        try:
-            body = json.loads(message.value)
-            original = body["original"].encode() if "original" in body else base64.b64decode(body["original_base64"])
-            source = body["source"]
-            yield DeadLetter(body["reason"], body["failed_at"], source["topic"], source["partition"], source["offset"], message.key, original)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("%s[%d]@%d is not a scrapeline dead letter (%s); left alone", message.topic, message.partition, message.offset, exc)
+    """Every dead letter kept on the topic, oldest first per partition; none while the topic does not exist."""
+    try:
+        messages = tail(settings, dead_letter_topic(settings.topic_prefix), last=2**62)
+        for message in messages:
+            try:
+                yield read_dead_letter(message.value, message.key)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("%s[%d]@%d is not a scrapeline dead letter (%s); left alone", message.topic, message.partition, message.offset, exc)
+    except TopicError:
+        return  # no message was ever dead-lettered
 
 
 def reasons(letters: Iterator[DeadLetter]) -> Counter[str]:
@@ -117,7 +103,40 @@ def reasons(letters: Iterator[DeadLetter]) -> Counter[str]:
 def replay(settings: KafkaSettings, letters: Iterator[DeadLetter], reason_contains: str = "") -> dict[str, int]:
     """Send the originals of the dead letters whose reason contains ``reason_contains`` back to the
     topics they came from, with their keys, once their cause is fixed. Returns messages sent per topic.
-    Replaying twice sends twice; indexing them twice is harmless (same ``_id``)."""
+    Replaying twice sends twice; indexing them twice is harmless (same ``_id``).
+
+    A dead letter that holds only the start of its original is replayed from the
+    source offset while that topic still keeps the message; otherwise it is skipped, with a warning.
+    """
     chosen = [letter for letter in letters if reason_contains in letter.reason]
-    send_all(settings, ((letter.source_topic, letter.key, letter.original) for letter in chosen))
-    return dict(Counter(letter.source_topic for letter in chosen))
+    messages = []
+    for letter in chosen:
+        whole = letter if letter.complete else _from_source(settings, letter)
+        if whole is None:
+            log.warning("%s[%d]@%d: the dead letter holds only the start of the message and its source no longer has it; not replayed",
+                        letter.source_topic, letter.source_partition, letter.source_offset)  # fmt: skip
+            continue
+        messages.append((whole.source_topic, whole.key, whole.original))
+    send_all(settings, messages)
+    return dict(Counter(topic for topic, _, _ in messages))
+
+
+def _from_source(settings: KafkaSettings, letter: DeadLetter) -> DeadLetter | None:
+    """The letter with the whole original and key read back from its source offset, if the hash still matches."""
+    reader = KafkaConsumer(**kafka_options(settings), enable_auto_commit=False, group_id=None)
+    try:
+        tp = TopicPartition(letter.source_topic, letter.source_partition)
+        if letter.source_partition not in (reader.partitions_for_topic(letter.source_topic) or ()):
+            return None
+        reader.assign([tp])
+        reader.seek(tp, letter.source_offset)
+        for _ in range(20):
+            for message in reader.poll(timeout_ms=500).get(tp, []):
+                if message.offset != letter.source_offset:
+                    return None  # compacted or expired
+                if hashlib.sha256(message.value or b"").hexdigest() != letter.original_sha256:
+                    return None
+                return dataclasses.replace(letter, key=message.key, original=message.value or b"", complete=True)
+        return None
+    finally:
+        reader.close()

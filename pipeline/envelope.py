@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from scrapeline.records import ScrapedRecord
@@ -10,6 +11,8 @@ from scrapeline.records import ScrapedRecord
 SCHEMA_VERSION = 1
 # Larger messages are refused by default Kafka brokers (message.max.bytes is about 1 MB).
 MAX_ENVELOPE_BYTES = 900_000
+# A JSON escape of a UTF-16 surrogate: only valid in pairs, and a lone one cannot be stored as UTF-8.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _REQUIRED = {"schema": int, "plugin": str, "kind": str, "id": str, "url": str, "scraped_at": str, "record": dict}
 
 
@@ -60,8 +63,12 @@ def decode(data: bytes | None) -> ScrapedRecord:
         raise EnvelopeError(f"message is {len(data)} bytes, above {MAX_ENVELOPE_BYTES}")
     try:
         body: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of more than 4300 digits
         raise EnvelopeError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise EnvelopeError("not JSON this consumer reads: nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(data) and not _is_unicode(body):
+        raise EnvelopeError("not valid Unicode: a string holds a lone UTF-16 surrogate")
     if not isinstance(body, dict):
         raise EnvelopeError(f"not a JSON object but {type(body).__name__}")
     if body.get("schema") != SCHEMA_VERSION:
@@ -72,3 +79,12 @@ def decode(data: bytes | None) -> ScrapedRecord:
     return ScrapedRecord(
         plugin=body["plugin"], kind=body["kind"], id=body["id"], url=body["url"], scraped_at=body["scraped_at"], record=body["record"]
     )
+
+
+def _is_unicode(body: Any) -> bool:
+    """Whether every string in ``body`` can be written as UTF-8 (JSON lets a lone surrogate through)."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True

@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=int, default=10, metavar="N")
     search.add_argument("--history", action="store_true", help="search every observation, not only the latest per entity")
     search.add_argument("--fields", metavar="A,B", help="columns to show (default: the kind's main fields)")
+    search.add_argument("--json", action="store_true", help="print each whole document as one line of JSON instead of a table")
     search.set_defaults(handler=cmd_search)
 
     topics = commands.add_parser("topics", parents=[common], help="list, create, delete, tail or produce to Kafka topics")
@@ -210,6 +211,9 @@ def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
         if metrics is not None:
             metrics.stop()
     print_consume(stats)
+    if consumer.gave_up:
+        print(f"error: {consumer.gave_up}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -233,6 +237,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     print_consume(stats)
     if args.sample:
         print_sample(settings, args.sample, round_kinds(settings, report))
+    if consumer.gave_up:
+        print(f"error: {consumer.gave_up}", file=sys.stderr)
+        return 1
     return 1 if report.errors or report.problems else 0
 
 
@@ -319,7 +326,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.search import search_kind
     from scrapeline.catalogue import current_schemas
     from scrapeline.devstack import resolve_servers
-    from scrapeline.report import print_search
+    from scrapeline.report import print_documents_json, print_search
 
     settings = resolve_servers(settings)
     schemas = current_schemas(settings)
@@ -329,6 +336,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("--limit: expected a positive number")
     client = make_elasticsearch(settings.elasticsearch)
     total, documents = search_kind(client, settings.elasticsearch.index_prefix, args.kind, args.query, limit=args.limit, history=args.history)
+    if args.json:
+        print_documents_json(documents)
+        return 0
     fields = [name.strip() for name in args.fields.split(",") if name.strip()] if args.fields else None
     print_search(args.kind, schemas[args.kind], total, documents, fields)
     return 0
@@ -375,8 +385,9 @@ def cmd_topics_produce(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.topics import produce
     from scrapeline.devstack import resolve_servers
 
-    values = args.value if args.value else (line.rstrip("\n") for line in sys.stdin if line.strip())
-    sent = produce(resolve_servers(settings).kafka, args.topic, (value.encode() for value in values), key=args.key.encode() if args.key else None)
+    # Standard input is bytes, passed through as they are (as kafka-console-producer does): a message need not be UTF-8.
+    values = [value.encode() for value in args.value] if args.value else [line.rstrip(b"\r\n") for line in sys.stdin.buffer if line.strip()]
+    sent = produce(resolve_servers(settings).kafka, args.topic, values, key=args.key.encode() if args.key else None)
     print(f"sent {sent} messages to {args.topic}")
     return 0
 
@@ -386,7 +397,12 @@ def cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
     from scrapeline.devstack import resolve_servers
     from scrapeline.report import print_counts
 
-    print_counts("dead letters", "reason", reasons(read_dead_letters(resolve_servers(settings).kafka)))
+    kafka = resolve_servers(settings).kafka
+    counts = reasons(read_dead_letters(kafka))
+    if not counts:
+        print(f"no dead letters: {kafka.topic_prefix}.dlq is empty or does not exist yet")
+        return 0
+    print_counts("dead letters", "reason", counts)
     return 0
 
 

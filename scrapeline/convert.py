@@ -156,18 +156,22 @@ def to_iso_timestamp(value: str | int | float | datetime | None) -> str | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"not a timestamp: {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = value / 1000 if value > 1e11 else value
-        moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
-    elif isinstance(value, datetime):
-        moment = value
-    else:
-        moment = _parse_date_text(value.strip())
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        if isinstance(value, (int, float)):
+            seconds = value / 1000 if value > 1e11 else value
+            moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        elif isinstance(value, datetime):
+            moment = value
+        else:
+            moment = _parse_date_text(value.strip())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        utc = moment.astimezone(timezone.utc)
+    except (OverflowError, OSError) as exc:  # past year 9999 or before year 1 once in UTC, or beyond the platform's time_t
+        raise ValueError(f"timestamp out of range: {value!r} ({exc})") from None
     # Milliseconds when there are any (scrape times), whole seconds otherwise (dates on pages).
-    precision = "milliseconds" if moment.microsecond >= 1000 else "seconds"
-    return moment.astimezone(timezone.utc).isoformat(timespec=precision).replace("+00:00", "Z")
+    precision = "milliseconds" if utc.microsecond >= 1000 else "seconds"
+    return utc.isoformat(timespec=precision).replace("+00:00", "Z")
 
 
 def _parse_date_text(text: str) -> datetime:

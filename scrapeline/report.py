@@ -1,4 +1,9 @@
-"""What the commands print: summary tables and samples, via rich."""
+"""What the commands print: summary tables and samples, via rich.
+
+Only this module's own words are rich markup. Everything else (plugin names,
+problems, reasons, scraped values) may hold brackets such as ``[pool]`` or
+``[/x]``: it goes in as :class:`~rich.text.Text` or through :func:`escape`.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -33,10 +40,10 @@ def print_round(report: "RoundReport") -> None:
     for column in ("plugin", "pages", "records", "errors", "seconds"):
         table.add_column(column, justify="left" if column == "plugin" else "right")
     for name, stats in sorted(report.plugins.items()):
-        table.add_row(name, str(stats.pages), str(stats.records), str(stats.errors + stats.invalid_records), f"{stats.seconds:.1f}")
+        table.add_row(Text(name), str(stats.pages), str(stats.records), str(stats.errors + stats.invalid_records), f"{stats.seconds:.1f}")
     console.print(table)
     for problem in report.problems:
-        console.print(f"[red]problem:[/red] {problem}", markup=True, highlight=False)
+        console.print(f"[red]problem:[/red] {escape(problem)}", highlight=False)
 
 
 def print_consume(stats: "ConsumeStats") -> None:
@@ -46,11 +53,13 @@ def print_consume(stats: "ConsumeStats") -> None:
         highlight=False,
     )
     for reason, count in stats.dead_letter_reasons.most_common():
-        console.print(f"  dead-lettered {count}: {reason}", highlight=False)
+        console.print(f"  dead-lettered {count}: {escape(reason)}", highlight=False)
 
 
 # At most this many columns by default: a terminal's width.
 SEARCH_COLUMNS = 8
+# Longer cell values are cut, with an ellipsis; `search --json` prints them whole.
+CELL_CHARS = 60
 
 
 def print_search(kind: str, schema: "Schema", total: int, documents: list[dict[str, Any]], fields: list[str] | None = None) -> None:
@@ -59,22 +68,33 @@ def print_search(kind: str, schema: "Schema", total: int, documents: list[dict[s
         fields = [*shown[: SEARCH_COLUMNS - 1], "scraped_at"]
     table = Table()
     for name in fields:
-        table.add_column(name, justify="right" if schema.fields.get(name) in ("int", "float") else "left", overflow="fold")
+        table.add_column(Text(name), justify="right" if schema.fields.get(name) in ("int", "float") else "left", overflow="fold")
     for doc in documents:
         table.add_row(*(_cell(doc.get(name)) for name in fields))
     if documents:
         console.print(table)
-    console.print(f"{kind}: {len(documents)} of {total} matching documents", highlight=False)
+    console.print(f"{escape(kind)}: {len(documents)} of {total} matching documents", highlight=False)
+    hidden = [name for name in schema.fields if name not in fields]
+    if documents and hidden:
+        console.print(f"not shown: {escape(', '.join(hidden))} (--fields A,B picks the columns, --json prints whole documents)", highlight=False)
 
 
-def _cell(value: Any) -> str:
+def print_documents_json(documents: list[dict[str, Any]]) -> None:
+    """One whole document per line, as JSON: for reading every field, or for jq."""
+    for doc in documents:
+        print(json.dumps(doc, ensure_ascii=False))
+
+
+def _cell(value: Any) -> Text:
     if value is None:
-        return ""
-    if isinstance(value, list):
-        return ", ".join(map(str, value))[:60]
-    if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.6g}"
-    return str(value)[:60]
+        text = ""
+    elif isinstance(value, list):
+        text = ", ".join(map(str, value))
+    elif isinstance(value, float):
+        text = f"{value:,.2f}" if abs(value) >= 1 else f"{value:.6g}"
+    else:
+        text = str(value)
+    return Text(text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…")
 
 
 def print_counts(title: str, label: str, counts: "Counter[str]") -> None:
@@ -82,7 +102,7 @@ def print_counts(title: str, label: str, counts: "Counter[str]") -> None:
     table.add_column(label)
     table.add_column("count", justify="right")
     for key, count in counts.most_common():
-        table.add_row(key, str(count))
+        table.add_row(Text(key), str(count))
     console.print(table)
     console.print(f"{sum(counts.values())} in all", highlight=False)
 
@@ -92,7 +112,7 @@ def print_topics(rows: list["TopicInfo"]) -> None:
     for column in ("topic", "partitions", "messages"):
         table.add_column(column, justify="left" if column == "topic" else "right")
     for row in rows:
-        table.add_row(row.name, str(row.partitions), str(row.messages))
+        table.add_row(Text(row.name), str(row.partitions), str(row.messages))
     console.print(table)
 
 
@@ -118,10 +138,10 @@ def print_sample(settings: "Settings", size: int, kinds: list[str]) -> None:
     )
     for bucket in counts["aggregations"]["kinds"]["buckets"]:
         kind = bucket["key"]
-        console.print(f"\n[bold]{bucket['doc_count']} documents of kind {kind}[/bold], a sample:", highlight=False)
+        console.print(f"\n[bold]{bucket['doc_count']} documents of kind {escape(kind)}[/bold], a sample:", highlight=False)
         hits = client.search(index=pattern, size=size, query={"term": {"kind": kind}}, sort=[{"scraped_at": "desc"}])
         for hit in hits["hits"]["hits"]:
-            console.print(json.dumps(hit["_source"], ensure_ascii=False)[:400], highlight=False, soft_wrap=True)
+            console.print(json.dumps(hit["_source"], ensure_ascii=False)[:400], markup=False, highlight=False, soft_wrap=True)
 
 
 def print_plugins(registry: "Registry", settings: "Settings") -> None:
@@ -130,10 +150,11 @@ def print_plugins(registry: "Registry", settings: "Settings") -> None:
         table.add_column(column)
     for name, entry in sorted(registry.entries.items()):
         values = registry.create(name, settings).settings
-        table.add_row(name, entry.cls.kind, entry.origin, f"every {values['interval']}", "yes" if values["enabled"] else "no")
+        cells = (name, entry.cls.kind, entry.origin, f"every {values['interval']}", "yes" if values["enabled"] else "no")
+        table.add_row(*map(Text, cells))
     console.print(table)
     for problem in registry.problems:
-        console.print(f"[red]not loaded:[/red] {problem}", highlight=False)
+        console.print(f"[red]not loaded:[/red] {escape(problem)}", highlight=False)
 
 
 @contextmanager
@@ -153,8 +174,8 @@ def round_progress() -> Iterator[Callable[[Any, Any], None]]:
 
         def live(current: Any, result: Any) -> None:
             if current.name not in tasks:
-                tasks[current.name] = progress.add_task(current.name)
+                tasks[current.name] = progress.add_task(escape(current.name))
             s = current.stats
-            progress.update(tasks[current.name], description=f"{current.name}: {s.pages} pages, {s.records} records, {s.errors} errors")
+            progress.update(tasks[current.name], description=f"{escape(current.name)}: {s.pages} pages, {s.records} records, {s.errors} errors")
 
         yield live

@@ -56,6 +56,9 @@ class KafkaSettings:
     max_poll_interval_ms: int = field(default=300000, metadata=COUNT)
     session_timeout_ms: int = field(default=10000, metadata=COUNT)
     heartbeat_interval_ms: int = field(default=3000, metadata=COUNT)
+    # Seconds a consumer may hold no partition while records topics exist (a group join, a stale member)
+    # before /healthz says not ok and `consume --until-idle` gives up with exit code 1.
+    assignment_grace_s: float = field(default=60.0, metadata=POSITIVE)
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -80,6 +83,9 @@ class ElasticsearchSettings:
     max_backoff: float = field(default=60.0, metadata=NON_NEGATIVE)
     # History indices (kinds whose schema keeps history) are cut by: day, month or year.
     history_partition: str = "month"
+    # A record scraped more than this many seconds in the future (by this consumer's clock) is dead-lettered:
+    # indexed, it would stay the entity's latest document until that time.
+    max_clock_skew_s: float = field(default=300.0, metadata=NON_NEGATIVE)
     # Of each new index (set in the kind's index template). A single-node cluster needs 0 replicas to be green.
     number_of_shards: int = field(default=1, metadata=COUNT)
     number_of_replicas: int = field(default=1, metadata=NON_NEGATIVE)
