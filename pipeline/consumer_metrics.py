@@ -45,7 +45,10 @@ def consumer_registry(consumer: RecordConsumer) -> CollectorRegistry:
 
 
 def consumer_health(consumer: RecordConsumer, stale_after: float = 60.0) -> dict:
-    """Healthy while the poll loop turns (it does every half second, outages included)."""
+    """Healthy while the poll loop turns (it does every half second, outages included) and the consumer
+    holds partitions, or has held none for less than [kafka] assignment_grace_s while records topics exist."""
     age = time.monotonic() - consumer.last_loop
-    return {"ok": age < stale_after and not consumer.stop.is_set(), "seconds_since_poll": round(age, 1), "waiting": consumer.waiting,
-            "indexed": consumer.stats.indexed}  # fmt: skip
+    unassigned = consumer.unassigned_seconds()
+    ok = age < stale_after and not consumer.stop.is_set() and unassigned < consumer.settings.kafka.assignment_grace_s
+    return {"ok": ok, "seconds_since_poll": round(age, 1), "seconds_without_partitions": round(unassigned, 1),
+            "waiting": consumer.waiting, "indexed": consumer.stats.indexed}  # fmt: skip
