@@ -142,6 +142,8 @@ class PoolSettings:
     log_interval: float = field(default=60.0, metadata=POSITIVE)
     # The on-disk spool that keeps records while Kafka is unreachable; scraping waits when it is full.
     spool_max_mb: int = field(default=1024, metadata=COUNT)
+    # Seconds a site's robots.txt is trusted before it is fetched again.
+    robots_ttl: float = field(default=86400.0, metadata=POSITIVE)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 The parent applies these when it hands out pages, so they hold across all workers.
 robots.txt files are fetched in the background: while one site's is loading (up to
-10 s for a slow site), pages of other sites are handed out.
+10 s for a slow site), pages of other sites are handed out. They are parsed by Protego
+(Scrapy's parser: wildcards, ``$``, longest match), checked with the same User-Agent the
+pages load with (:func:`effective_user_agent`), and fetched again after ``[pool] robots_ttl``.
 """
 
 from __future__ import annotations
@@ -13,23 +15,35 @@ import urllib.error
 import urllib.request
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
 
-from scrapeline.settings import Settings
+from protego import Protego
+
+from scrapeline.settings import BrowserSettings, Settings
 from scrapers.plugin import Plugin
 
 log = logging.getLogger("scrapeline.politeness")
-DEFAULT_AGENT = "scrapeline"
+# Pages load and robots.txt is read with this when neither the plugin nor [browser] sets one:
+# Chromium's own, plus a product token that robots.txt rules for "scrapeline" match.
+DEFAULT_USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 scrapeline/0.1"
+)
 JobT = TypeVar("JobT")
+
+
+def effective_user_agent(plugin_settings: Mapping[str, Any], browser_settings: BrowserSettings) -> str:
+    """The one User-Agent of a plugin's pages and robots.txt checks: ``[plugin:NAME] user_agent``,
+    else ``[browser] user_agent``, else :data:`DEFAULT_USER_AGENT`."""
+    return str(plugin_settings.get("user_agent") or browser_settings.user_agent or DEFAULT_USER_AGENT)
 
 
 class Politeness:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._robots: dict[str, RobotFileParser | None] = {}
-        self._fetching: dict[str, Future[RobotFileParser | None]] = {}
+        # origin -> (rules or None for "everything allowed", monotonic time they go stale)
+        self._robots: dict[str, tuple[Protego | None, float]] = {}
+        self._fetching: dict[str, Future[Protego | None]] = {}
         self._fetcher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="robots")
         self._next_slot: dict[tuple[str, str], float] = {}
         self._loading: dict[str, int] = {}
@@ -40,22 +54,24 @@ class Politeness:
         origin = self._robots_origin(plugin, url)
         if origin is None:
             return True
-        if origin not in self._robots:
-            self._robots[origin] = self._fetch(origin, plugin).result()
-            del self._fetching[origin]
+        if not self.robots_known(plugin, url):
+            self._store(origin, self._fetch(origin, plugin).result())
         return self._can_fetch(origin, plugin, url)
 
     def robots_known(self, plugin: Plugin, url: str) -> bool:
-        """Whether ``url``'s robots.txt is in (or not needed); starts fetching it in the background if not."""
+        """Whether ``url``'s robots.txt is in (or not needed); starts fetching it in the background if
+        not, or again once stale (the stale rules serve until the new ones are in)."""
         origin = self._robots_origin(plugin, url)
-        if origin is None or origin in self._robots:
+        if origin is None:
+            return True
+        cached = self._robots.get(origin)
+        if cached is not None and time.monotonic() < cached[1]:
             return True
         future = self._fetch(origin, plugin)
-        if not future.done():
-            return False
-        self._robots[origin] = future.result()
-        del self._fetching[origin]
-        return True
+        if future.done():
+            self._store(origin, future.result())
+            return True
+        return cached is not None
 
     def take_next(self, pending: deque[JobT], plugin_of: Callable[[JobT], Plugin]) -> JobT | None:
         """The first pending job that robots.txt and every limit let start now, removed from ``pending``.
@@ -110,14 +126,21 @@ class Politeness:
             return None
         return f"{parts.scheme}://{parts.netloc}"
 
-    def _fetch(self, origin: str, plugin: Plugin) -> Future[RobotFileParser | None]:
+    def _fetch(self, origin: str, plugin: Plugin) -> Future[Protego | None]:
         if origin not in self._fetching:
-            self._fetching[origin] = self._fetcher.submit(_fetch_robots, origin, plugin.settings["user_agent"] or DEFAULT_AGENT)
+            self._fetching[origin] = self._fetcher.submit(_fetch_robots, origin, self._agent(plugin))
         return self._fetching[origin]
 
+    def _store(self, origin: str, rules: Protego | None) -> None:
+        self._robots[origin] = (rules, time.monotonic() + self.settings.pool.robots_ttl)
+        self._fetching.pop(origin, None)
+
     def _can_fetch(self, origin: str, plugin: Plugin, url: str) -> bool:
-        rules = self._robots[origin]
-        return rules is None or rules.can_fetch(plugin.settings["user_agent"] or DEFAULT_AGENT, url)
+        rules = self._robots[origin][0]
+        return rules is None or rules.can_fetch(url, self._agent(plugin))
+
+    def _agent(self, plugin: Plugin) -> str:
+        return effective_user_agent(plugin.settings, self.settings.browser)
 
     def release(self, url: str) -> None:
         """A page of ``url``'s host finished loading."""
@@ -125,7 +148,7 @@ class Politeness:
         self._loading[host] = max(0, self._loading.get(host, 0) - 1)
 
 
-def _fetch_robots(origin: str, agent: str) -> RobotFileParser | None:
+def _fetch_robots(origin: str, agent: str) -> Protego | None:
     """The site's rules, or None (everything allowed) when it has no robots.txt or it cannot be read."""
     url = f"{origin}/robots.txt"
     try:
@@ -138,6 +161,4 @@ def _fetch_robots(origin: str, agent: str) -> RobotFileParser | None:
     except (OSError, ValueError) as exc:
         log.warning("robots.txt of %s could not be read (%s); treating every page as allowed", origin, exc)
         return None
-    rules = RobotFileParser(url)
-    rules.parse(text.splitlines())
-    return rules
+    return Protego.parse(text)

@@ -23,6 +23,7 @@ from scrapeline.settings import Settings
 from scrapers.browser import Browser, BrowserUnavailable, start_browser
 from scrapers.jobs import Job, JobResult
 from scrapers.plugin import Page, Plugin, Request
+from scrapers.politeness import effective_user_agent
 from scrapers.registry import Registry, discover
 from scrapers.tab import InteractionError, Tab
 
@@ -89,7 +90,7 @@ class PageWorker:
         return html, url, attempt.retry_state.attempt_number
 
     def _load(self, plugin: Plugin, request: Request) -> tuple[str, str]:
-        browser = self._ready_browser(plugin.settings["user_agent"])
+        browser = self._ready_browser(effective_user_agent(plugin.settings, self.settings.browser))
         driver = browser.driver
         self._pages_on_browser += 1
         try:

@@ -83,3 +83,86 @@ def test_a_round_skips_and_counts_the_pages_robots_txt_disallows(settings, tmp_p
         report = scrape_round(settings.with_plugin_values("coinmarketcap", base_url=mirror.url, pages="2"), ["coinmarketcap"])
     stats = report.plugins["coinmarketcap"]
     assert (stats.pages, stats.skipped, stats.records, stats.errors) == (1, 1, 101, 0)
+
+
+def test_robots_txt_wildcards_and_end_anchors_are_understood(tmp_path):
+    (tmp_path / "robots.txt").write_text("User-agent: *\nDisallow: /*.json$\nDisallow: /*/private\n")
+    with MirrorServer(tmp_path) as site:
+        rules = Politeness(Settings())
+        plugin = CoinMarketCap()
+        assert not rules.allowed(plugin, f"{site.url}/data/prices.json")
+        assert rules.allowed(plugin, f"{site.url}/data/prices.json?page=2")
+        assert not rules.allowed(plugin, f"{site.url}/a/private/b")
+        assert rules.allowed(plugin, f"{site.url}/a/public")
+
+
+def test_robots_txt_is_read_with_the_user_agent_pages_load_with():
+    from scrapers.politeness import DEFAULT_USER_AGENT, effective_user_agent
+
+    browser = Settings().browser
+    assert effective_user_agent({"user_agent": ""}, browser) == DEFAULT_USER_AGENT
+    assert effective_user_agent({"user_agent": ""}, Settings().replace("browser", user_agent="Fleet/2").browser) == "Fleet/2"
+    assert effective_user_agent({"user_agent": "Own/1"}, Settings().replace("browser", user_agent="Fleet/2").browser) == "Own/1"
+
+    robots = "User-agent: *\nAllow: /\n\nUser-agent: own\nDisallow: /\n\nUser-agent: scrapeline\nDisallow: /mine/\n"
+    with LoopbackServer(_robots_handler(lambda: robots)) as site:
+        rules = Politeness(Settings())
+        assert not rules.allowed(CoinMarketCap({"user_agent": "Own/1"}), f"{site.url}/x")
+        assert not rules.allowed(CoinMarketCap(), f"{site.url}/mine/x")  # the default names scrapeline
+        assert rules.allowed(CoinMarketCap(), f"{site.url}/x")
+        rules.close()
+
+
+def test_robots_txt_is_fetched_again_once_its_ttl_is_over():
+    robots = ["User-agent: *\nDisallow: /\n"]
+    handler = _robots_handler(lambda: robots[0])
+    with LoopbackServer(handler) as site:
+        lasting = Politeness(Settings())
+        assert not lasting.allowed(CoinMarketCap(), f"{site.url}/x")
+        robots[0] = "User-agent: *\nAllow: /\n"
+        assert not lasting.allowed(CoinMarketCap(), f"{site.url}/x")  # the default TTL is a day
+        assert handler.requests == 1
+
+        short = Politeness(Settings().replace("pool", robots_ttl=0.01))
+        robots[0] = "User-agent: *\nDisallow: /\n"
+        assert not short.allowed(CoinMarketCap(), f"{site.url}/x")
+        robots[0] = "User-agent: *\nAllow: /\n"
+        while not short.allowed(CoinMarketCap(), f"{site.url}/x"):  # stale rules serve until the new file is in
+            pass
+        assert handler.requests >= 3
+        lasting.close()
+        short.close()
+
+
+@pytest.mark.usefixtures("chromium")
+def test_pages_and_robots_txt_go_out_with_one_user_agent(settings):
+    from scrapers.politeness import DEFAULT_USER_AGENT
+
+    page = (SITES / "coinmarketcap" / "index.html").read_bytes()
+    seen = []
+
+    class Recording(QuietHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("User-Agent")))
+            if self.path == "/robots.txt":
+                self.send(200, b"User-agent: *\nAllow: /\n", "text/plain")
+            elif self.path == "/":
+                self.send(200, page, "text/html")
+            else:
+                self.send(404, b"", "text/plain")
+
+    with LoopbackServer(Recording) as site:
+        scrape_round(settings.with_plugin_values("coinmarketcap", base_url=site.url), ["coinmarketcap"])
+    agents = {path: agent for path, agent in seen}
+    assert agents["/robots.txt"] == agents["/"] == DEFAULT_USER_AGENT
+
+
+def _robots_handler(text):
+    class Robots(QuietHandler):
+        requests = 0
+
+        def do_GET(self):
+            type(self).requests += 1
+            self.send(200, text().encode(), "text/plain")
+
+    return Robots
