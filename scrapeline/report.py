@@ -43,7 +43,7 @@ def print_round(report: "RoundReport") -> None:
         table.add_row(Text(name), str(stats.pages), str(stats.records), str(stats.errors + stats.invalid_records), f"{stats.seconds:.1f}")
     console.print(table)
     for problem in report.problems:
-        console.print(f"[red]problem:[/red] {escape(problem)}", highlight=False)
+        console.print(f"[red]problem:[/red] {escape(str(problem))}", highlight=False)
 
 
 def print_consume(stats: "ConsumeStats") -> None:
@@ -154,7 +154,7 @@ def print_plugins(registry: "Registry", settings: "Settings") -> None:
         table.add_row(*map(Text, cells))
     console.print(table)
     for problem in registry.problems:
-        console.print(f"[red]not loaded:[/red] {escape(problem)}", highlight=False)
+        console.print(f"[red]not loaded:[/red] {escape(str(problem))}", highlight=False)
 
 
 @contextmanager
