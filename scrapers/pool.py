@@ -24,6 +24,7 @@ from scrapeline.settings import Settings
 from scrapers.jobs import FailedPage, Job, JobResult
 from scrapers.plugin import Plugin
 from scrapers.politeness import Politeness
+from scrapers.profiles import remove_orphaned_profiles
 from scrapers.registry import Registry, discover
 from scrapers.stats import PluginStats, RoundReport
 from scrapers.worker import worker_main
@@ -80,6 +81,7 @@ class ScrapePool:
         self.on_result = on_result
         self.registry = registry if registry is not None else discover(settings.pool.plugin_paths)
         self.politeness = Politeness(settings)
+        remove_orphaned_profiles()  # of browsers an earlier run lost to a SIGKILL
         self.totals = PluginStats()
         self._workers: list[_WorkerHandle] = []
         self._pending: deque[Job] = deque()
