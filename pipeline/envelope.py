@@ -62,8 +62,11 @@ def decode(data: bytes | None) -> ScrapedRecord:
     if len(data) > MAX_ENVELOPE_BYTES:
         raise EnvelopeError(f"message is {len(data)} bytes, above {MAX_ENVELOPE_BYTES}")
     try:
-        body: Any = json.loads(data)
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of more than 4300 digits
+        # Strict UTF-8: json.loads would let UTF-16, UTF-32 and encoded surrogates through.
+        body: Any = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise EnvelopeError(f"not UTF-8: {exc}") from None
+    except ValueError as exc:  # JSONDecodeError, an integer of more than 4300 digits
         raise EnvelopeError(f"not JSON: {exc}") from None
     except RecursionError:
         raise EnvelopeError("not JSON this consumer reads: nested too deeply") from None
