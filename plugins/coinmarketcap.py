@@ -1,10 +1,15 @@
-"""CoinMarketCap listings: one record per coin from ``/`` and ``/?page=N``.
+"""CoinMarketCap listings: one record per coin from ``/`` and ``/?page=N``, and coin pages.
 
 The site is a Next.js app: the listing is embedded as JSON in
 ``<script id="__NEXT_DATA__">`` and rendered into ``table.cmc-table``, whose
 lower rows stay placeholders until scrolled into view. The JSON is read when
 present (it is complete and exact); otherwise the rendered table is read
-after scrolling the placeholders away.
+after scrolling the placeholders away. A coin's page
+(``/currencies/<slug>/``) gives that coin from the same JSON.
+
+Everything is in the document, so images, fonts and every other host
+(hundreds of scripts, trackers and images) are blocked by default, and the
+page is read as soon as ``__NEXT_DATA__`` is complete.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from bs4 import BeautifulSoup, Tag
 
-from scrapers import Page, Plugin, Request, Schema, to_int, to_number, to_percent
+from scrapers import Page, Plugin, Request, Schema, js, to_int, to_number, to_percent
 
 if TYPE_CHECKING:
     from scrapers import Tab
@@ -59,6 +64,13 @@ HEADER_FIELDS = {
     "volume(24h)": "volume_24h_usd",
     "circulatingsupply": "circulating_supply",
 }
+# Ready once __NEXT_DATA__ is whole (an element follows it, or the document is parsed), or, without
+# it, once the parsed document shows table rows. Never mid-parse: the HTML is taken at once.
+READY = js(
+    "(s => s !== null && (s.nextSibling !== null || document.readyState !== 'loading'))"
+    "(document.getElementById('__NEXT_DATA__'))"
+    f" || (document.readyState !== 'loading' && document.querySelector('{TABLE} tbody tr, {OLD_ROW}') !== null)"
+)
 _NUMBER_TOKEN = re.compile(r"[-−]?\s?\$?\s?\d[\d.,]*\s?[KMBT]?(?![A-Za-z])")
 _SLUG = re.compile(r"/currencies/([^/?#]+)/?")
 
@@ -68,7 +80,7 @@ class CoinMarketCap(Plugin):
     kind = "crypto_quote"
     # Every observation is kept (price history), not only the latest per coin.
     schema = Schema(fields=FIELDS, id_fields=("slug",), history=True)
-    wait_for = f"{TABLE} tbody tr, {OLD_ROW}, {NEXT_DATA}"
+    wait_for = READY
     default_settings = {
         "base_url": "https://coinmarketcap.com",
         # Listing pages per round, 100 coins each.
@@ -76,7 +88,12 @@ class CoinMarketCap(Plugin):
         # Scroll placeholder rows into view when only the table can be read.
         "scroll": True,
     }
-    common_settings = {**Plugin.common_settings, "interval": "300"}
+    common_settings = {
+        **Plugin.common_settings,
+        "interval": "300",
+        "block_resources": "image,media,font",
+        "allow_hosts": "self",
+    }
 
     def listing_url(self, page: int) -> str:
         base = str(self.settings["base_url"]).rstrip("/")
@@ -91,18 +108,21 @@ class CoinMarketCap(Plugin):
             tab.scroll_to_bottom(until_gone=LAZY_ROW)
 
     def parse(self, page: Page) -> Iterator[dict[str, Any]]:
+        base = str(self.settings["base_url"]).rstrip("/")
+        coin = record_from_coin_page(page.soup)
+        if coin is not None:
+            yield {**coin, "url": f"{base}/currencies/{coin['slug']}/"}
+            return
         coins = records_from_next_data(page.soup)
         if coins is None:
             coins = records_from_table(page.soup)
             if coins is None:
                 raise ValueError(f"{page.url}: neither __NEXT_DATA__ listing nor {TABLE} found")
-        base = str(self.settings["base_url"]).rstrip("/")
         for coin in coins:
             yield {**coin, "url": f"{base}/currencies/{coin['slug']}/"}
 
 
-def records_from_next_data(soup: BeautifulSoup) -> list[dict[str, Any]] | None:
-    """Coins from the page's ``__NEXT_DATA__`` JSON, or None when it holds no listing."""
+def _next_data(soup: BeautifulSoup) -> dict[str, Any] | None:
     script = soup.find("script", id="__NEXT_DATA__")
     if script is None or not script.string:
         return None
@@ -110,6 +130,36 @@ def records_from_next_data(soup: BeautifulSoup) -> list[dict[str, Any]] | None:
         data = json.loads(script.string)
     except json.JSONDecodeError as exc:
         log.warning("__NEXT_DATA__ is not valid JSON (%s); reading the table instead", exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def record_from_coin_page(soup: BeautifulSoup) -> dict[str, Any] | None:
+    """The coin of a ``/currencies/<slug>/`` page, from ``props.pageProps.detailRes.detail``; None elsewhere."""
+    data = _next_data(soup)
+    detail = ((((data or {}).get("props") or {}).get("pageProps") or {}).get("detailRes") or {}).get("detail")
+    if not isinstance(detail, dict) or not detail.get("slug"):
+        return None
+    statistics = detail.get("statistics") or {}
+    return {
+        "rank": statistics.get("rank"),
+        "name": detail.get("name"),
+        "symbol": detail.get("symbol"),
+        "slug": detail.get("slug"),
+        "price_usd": statistics.get("price"),
+        "change_1h": statistics.get("priceChangePercentage1h"),
+        "change_24h": statistics.get("priceChangePercentage24h"),
+        "change_7d": statistics.get("priceChangePercentage7d"),
+        "market_cap_usd": statistics.get("marketCap"),
+        "volume_24h_usd": detail.get("volume"),
+        "circulating_supply": statistics.get("circulatingSupply"),
+    }
+
+
+def records_from_next_data(soup: BeautifulSoup) -> list[dict[str, Any]] | None:
+    """Coins from the page's ``__NEXT_DATA__`` JSON, or None when it holds no listing."""
+    data = _next_data(soup)
+    if data is None:
         return None
     props = data.get("props") or {}
     coins = _dehydrated_listing(props)

@@ -123,6 +123,15 @@ class BrowserSettings:
     # shared pages counted once) passes max_rss_mb.
     max_pages: int = field(default=200, metadata=COUNT)
     max_rss_mb: int = field(default=1500, metadata=COUNT)
+    # Resource blocking (see scrapers/blocking.py); each of the last three can be set per plugin.
+    # blocking = false turns all of it off, the plugins' own choices included.
+    blocking: bool = True
+    # Resource types never fetched: image, media, font, stylesheet, script.
+    block_resources: tuple[str, ...] = ()
+    # Hosts whose requests fail at once (patterns such as *.doubleclick.net).
+    block_hosts: tuple[str, ...] = ()
+    # When set, only these hosts load ("self": the page's own host).
+    allow_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,8 @@ class PoolSettings:
     spool_max_mb: int = field(default=1024, metadata=COUNT)
     # Seconds a site's robots.txt is trusted before it is fetched again.
     robots_ttl: float = field(default=86400.0, metadata=POSITIVE)
+    # The longest Retry-After (seconds) honoured; a site asking for more is held this long.
+    max_retry_after: float = field(default=300.0, metadata=NON_NEGATIVE)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -17,6 +18,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from urllib3.exceptions import HTTPError
 
 from scrapeline.settings import BrowserSettings
+from scrapers.blocking import RESOLVER_RULES_FLAG, Blocking, merge_resolver_rules
+
+# Seconds one in-page wait script may poll before it returns to Python (see scrapers/navigation.py).
+WAIT_SLICE_S = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +50,14 @@ class BrowserUnavailable(RuntimeError):
     """No browser could be started; the message says why and how to fix it."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Browser:
     """A started browser and the folder it owns (removed on quit)."""
 
     driver: WebDriver
     profile_dir: str | None
+    # True when URL patterns are blocked through CDP on top of the start-up flags.
+    cdp_blocking: bool = False
 
     @property
     def pid(self) -> int | None:
@@ -127,39 +134,53 @@ def resolve_binary(settings: BrowserSettings) -> str | None:
     return None
 
 
-def chrome_options(settings: BrowserSettings, *, user_agent: str = "", profile_dir: str | None = None) -> webdriver.ChromeOptions:
+@dataclass(frozen=True)
+class BrowserProfile:
+    """What a browser is started with for a page: two pages with equal profiles share a browser."""
+
+    user_agent: str = ""
+    blocking: Blocking = Blocking()
+
+
+def chrome_options(settings: BrowserSettings, profile: BrowserProfile = BrowserProfile(), *, profile_dir: str | None = None) -> webdriver.ChromeOptions:
     options = webdriver.ChromeOptions()
     if settings.headless:
         options.add_argument("--headless=new")
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--window-size={settings.window_size}")
-    if user_agent or settings.user_agent:
-        options.add_argument(f"--user-agent={user_agent or settings.user_agent}")
+    if profile.user_agent or settings.user_agent:
+        options.add_argument(f"--user-agent={profile.user_agent or settings.user_agent}")
     if profile_dir:
         options.add_argument(f"--user-data-dir={profile_dir}")
-    for flag in settings.extra_args:
+    for flag in profile.blocking.chromium_flags():
         options.add_argument(flag)
-    # "normal": ChromeDriver ignores the page-load timeout under "eager" when a server never answers.
-    # A page whose sub-resources outlast the timeout is still read (see worker.PageWorker._load).
-    options.page_load_strategy = "normal"
-    # The performance log carries the HTTP status of each page (retry on 429/5xx).
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    resolver_rules, extra_args = merge_resolver_rules(profile.blocking.resolver_rules(), settings.extra_args)
+    if resolver_rules:
+        options.add_argument(f"{RESOLVER_RULES_FLAG}{resolver_rules}")
+    for flag in extra_args:
+        options.add_argument(flag)
+    # "none": the worker navigates, waits for the plugin's readiness and stops the page itself
+    # (scrapers/navigation.py). ChromeDriver's own waits ignore the page-load timeout when a
+    # server never answers, and would wait for the load event of every third-party resource.
+    options.page_load_strategy = "none"
     return options
 
 
-def start_browser(settings: BrowserSettings, *, user_agent: str = "") -> Browser:
-    """A ready browser with the configured timeouts; raises :class:`BrowserUnavailable`."""
+def start_browser(settings: BrowserSettings, profile: BrowserProfile = BrowserProfile(), *, user_agent: str = "") -> Browser:
+    """A ready browser for pages of ``profile``; raises :class:`BrowserUnavailable`."""
+    if user_agent:
+        profile = dataclasses.replace(profile, user_agent=user_agent)
     if settings.remote_url:
         try:
-            driver = webdriver.Remote(command_executor=settings.remote_url, options=chrome_options(settings, user_agent=user_agent))
+            driver = webdriver.Remote(command_executor=settings.remote_url, options=chrome_options(settings, profile))
         except (WebDriverException, HTTPError, OSError) as exc:  # an unreachable Grid fails in urllib3
             raise BrowserUnavailable(f"[browser] remote_url {settings.remote_url}: {_first_line(exc)}") from None
         browser = Browser(driver, None)
     else:
         driver_path = resolve_driver(settings)
         profile_dir = tempfile.mkdtemp(prefix="scrapeline-chromium-")
-        options = chrome_options(settings, user_agent=user_agent, profile_dir=profile_dir)
+        options = chrome_options(settings, profile, profile_dir=profile_dir)
         binary = resolve_binary(settings)
         if binary:
             options.binary_location = binary
@@ -169,9 +190,36 @@ def start_browser(settings: BrowserSettings, *, user_agent: str = "") -> Browser
             shutil.rmtree(profile_dir, ignore_errors=True)
             raise BrowserUnavailable(f"Chromium did not start with driver {driver_path}: {_first_line(exc)}. {INSTALL_HINT}") from None
         browser = Browser(driver, profile_dir)
-    driver.set_page_load_timeout(settings.page_load_timeout)
-    driver.set_script_timeout(settings.script_timeout)
+    try:
+        # Scripts are bounded per call by the navigation (a slice of waiting) and by Tab.execute.
+        driver.set_script_timeout(WAIT_SLICE_S + 2)
+        # A new browser may still be opening its own start page, which would replace the first page.
+        driver.get("about:blank")
+        browser.cdp_blocking = block_urls(driver, profile.blocking.url_patterns())
+    except WebDriverException as exc:
+        browser.quit()
+        raise BrowserUnavailable(f"the new browser did not take its settings: {_first_line(exc)}") from None
     return browser
+
+
+def execute_cdp(driver: WebDriver, method: str, params: dict | None = None) -> dict:
+    """A DevTools command through ChromeDriver's ``goog/cdp/execute``, locally or through a Grid."""
+    if "executeCdpCommand" not in driver.command_executor._commands:
+        driver.command_executor.add_command("executeCdpCommand", "POST", "/session/$sessionId/goog/cdp/execute")
+    return driver.execute("executeCdpCommand", {"cmd": method, "params": params or {}})["value"]
+
+
+def block_urls(driver: WebDriver, patterns: list[str]) -> bool:
+    """Block ``patterns`` through CDP; False when CDP is out of reach (the flags still block)."""
+    if not patterns:
+        return False
+    try:
+        execute_cdp(driver, "Network.enable")
+        execute_cdp(driver, "Network.setBlockedURLs", {"urls": patterns})
+    except WebDriverException as exc:
+        log.info("DevTools protocol not reachable (%s): resource types are blocked by start-up flags only", _first_line(exc))
+        return False
+    return True
 
 
 def _first_line(exc: BaseException) -> str:

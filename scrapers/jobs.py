@@ -18,9 +18,11 @@ class Job:
     round_id: int = 0
     # How many times the pool has handed this job out (a dead or hung worker costs one).
     dispatches: int = 1
+    # Loads tried on earlier dispatches (a page sent back for its Retry-After keeps its count).
+    earlier_attempts: int = 0
 
-    def again(self) -> "Job":
-        return dataclasses.replace(self, dispatches=self.dispatches + 1)
+    def again(self, attempts: int = 0) -> "Job":
+        return dataclasses.replace(self, dispatches=self.dispatches + 1, earlier_attempts=self.earlier_attempts + attempts)
 
 
 @dataclass
@@ -33,6 +35,10 @@ class JobResult:
     error: str | None = None
     attempts: int = 1
     seconds: float = 0.0
+    # Seconds per phase: navigate, wait (readiness and interact), html, parse; the pool adds publish.
+    timings: dict[str, float] = field(default_factory=dict)
+    # Seconds the site asked us to wait (Retry-After of a 429/503), when it said.
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:

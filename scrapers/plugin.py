@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+import json
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Mapping, Union
 from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
 
 from scrapeline.records import Schema
+from scrapers.readiness import WaitFor
 
 if TYPE_CHECKING:
     from scrapers.tab import Tab
@@ -20,36 +22,66 @@ class Request:
     """A page to visit: yielded by :meth:`Plugin.start_requests` or :meth:`Plugin.parse`.
 
     ``meta`` travels with the request to the page it renders (``page.meta``),
-    e.g. the listing a product was found on.
+    e.g. the listing a product was found on. ``label`` names the page kind
+    (``"listing"``, ``"product"``): it is on ``page.label`` and picks the rate
+    bucket by default. ``fetch`` overrides the plugin's fetch mode for this
+    page (``"browser"`` or ``"http"``); ``headers`` are sent with HTTP fetches.
     """
 
     url: str
     meta: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+    fetch: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.fetch not in (None, *FETCH_MODES):
+            raise ValueError(f"Request.fetch: expected one of {', '.join(FETCH_MODES)}, got {self.fetch!r}")
+
+
+FETCH_MODES = ("browser", "http")
 
 
 @dataclass
 class Page:
-    """A rendered page as :meth:`Plugin.parse` receives it.
+    """A loaded page as :meth:`Plugin.parse` receives it.
 
-    ``html`` is the DOM after JavaScript ran and the plugin's ``wait_for``
-    selector appeared; ``soup`` is the same HTML parsed with lxml.
+    ``html`` is the DOM the moment the plugin's ``wait_for`` held (browser
+    pages), or the response body (HTTP pages); ``soup`` is the same HTML
+    parsed with lxml and ``json()`` the body of an API response. ``status`` is
+    the HTTP status when known; ``label`` is the request's.
     """
 
     url: str
     html: str
     meta: Mapping[str, Any] = field(default_factory=dict)
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    label: str = ""
 
     @cached_property
     def soup(self) -> BeautifulSoup:
         return BeautifulSoup(self.html, "lxml")
 
+    def json(self) -> Any:
+        """The body parsed as JSON (an API response); raises ValueError naming the page when it is not."""
+        text = self.html
+        if text.lstrip()[:1] not in ("{", "["):
+            shown = self.soup.select_one("body > pre")  # a browser shows a JSON response in a <pre>
+            text = shown.get_text() if shown is not None else text
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{self.url}: the body is not JSON ({exc})") from None
+
     def urljoin(self, href: str) -> str:
         """An absolute URL for a link found on this page."""
         return urljoin(self.url, href)
 
-    def follow(self, href: str, **meta: Any) -> Request:
-        """A :class:`Request` for a link found on this page, e.g. ``yield page.follow(a["href"])``."""
-        return Request(self.urljoin(href), meta)
+    def follow(self, href: str, label: str = "", **meta: Any) -> Request:
+        """A :class:`Request` for a link found on this page, e.g. ``yield page.follow(a["href"], "product")``;
+        keyword arguments become the new page's ``meta``."""
+        return Request(self.urljoin(href), meta, label=label)
 
 
 Record = Mapping[str, Any]
@@ -64,7 +96,11 @@ class Plugin:
     - ``name``: unique, lower-case (``coinmarketcap``); names the ``[plugin:NAME]`` config section.
     - ``kind``: the record type (``crypto_quote``); names the Kafka topic and the Elasticsearch index.
     - ``schema``: a :class:`~scrapeline.records.Schema` of the records ``parse`` yields.
-    - ``wait_for``: a CSS selector that is present once a page has rendered.
+    - ``wait_for``: when a browser page is ready to read: a CSS selector, ``js("expression")``,
+      a callable taking the :class:`~scrapers.tab.Tab`, or a list of those (any one suffices).
+      The HTML is taken the moment it holds, without waiting for the load event.
+    - ``fetch``: ``"browser"`` (the default) or ``"http"`` for pages that need no browser
+      (APIs, static HTML); a plugin that only fetches over HTTP never starts a browser.
     - ``default_settings``: the plugin's own settings and their defaults; the
       ``[plugin:NAME]`` section overrides them, typed like the defaults.
 
@@ -93,7 +129,8 @@ class Plugin:
     name: ClassVar[str]
     kind: ClassVar[str]
     schema: ClassVar[Schema]
-    wait_for: ClassVar[str | None] = None
+    wait_for: ClassVar[WaitFor] = None
+    fetch: ClassVar[str] = "browser"
     start_urls: ClassVar[tuple[str, ...]] = ()
     default_settings: ClassVar[Mapping[str, Any]] = {}
 
@@ -112,6 +149,11 @@ class Plugin:
         "requests_per_minute": 0.0,
         # Skip pages the site's robots.txt disallows for our User-Agent.
         "obey_robots": True,
+        # Resource blocking over [browser]'s (scrapers/blocking.py): empty means as in [browser],
+        # "none" means nothing. Types: image, media, font, stylesheet, script; hosts: patterns or "self".
+        "block_resources": "",
+        "block_hosts": "",
+        "allow_hosts": "",
     }
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
@@ -125,9 +167,14 @@ class Plugin:
     def rate_limit(self, request: Request) -> tuple[str, float]:
         """The rate bucket of ``request`` and its pages per minute (0: no limit).
 
-        Override to give page types their own limits, e.g. a site that allows
-        100 product pages but 10 search pages a minute.
+        By default a labelled request gets the bucket of its label, limited by the
+        setting ``<label>_pages_per_minute`` when the plugin declares one (else
+        ``requests_per_minute``): a site that allows 100 product pages but 10
+        search pages a minute declares both settings and labels its requests.
         """
+        if request.label:
+            per_label = self.settings.get(f"{request.label}_pages_per_minute")
+            return request.label, float(self.settings["requests_per_minute"] if per_label is None else per_label)
         return "pages", float(self.settings["requests_per_minute"])
 
     def interact(self, tab: "Tab", request: Request) -> None:

@@ -48,6 +48,8 @@ class Politeness:
         self._next_slot: dict[tuple[str, str], float] = {}
         self._loading: dict[str, int] = {}
         self._disallowed: list = []
+        # Hosts that asked us to come back later (Retry-After): host -> monotonic time.
+        self._held_until: dict[str, float] = {}
 
     def allowed(self, plugin: Plugin, url: str) -> bool:
         """Whether robots.txt lets ``plugin`` (with its User-Agent) load ``url``; waits for the file if needed."""
@@ -99,6 +101,8 @@ class Politeness:
             slots = [((plugin.name, bucket), per_minute), (("host", host), per_domain)]
             if self._loading.get(host, 0) >= max(1, self.settings.pool.domain_concurrency):
                 continue
+            if now < self._held_until.get(host, 0.0):
+                continue
             if any(rate > 0 and now < self._next_slot.get(key, 0.0) for key, rate in slots):
                 continue
             for key, rate in slots:
@@ -108,6 +112,11 @@ class Politeness:
             del pending[position - 1]
             return job
         return None
+
+    def hold(self, url: str, seconds: float) -> None:
+        """Hand out no page of ``url``'s host for ``seconds`` (its Retry-After); other hosts go on."""
+        host = urlsplit(url).netloc
+        self._held_until[host] = max(self._held_until.get(host, 0.0), time.monotonic() + seconds)
 
     def pop_disallowed(self) -> list:
         """The jobs :meth:`take_next` found disallowed by robots.txt since the last call."""

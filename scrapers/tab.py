@@ -22,9 +22,13 @@ class InteractionError(RuntimeError):
 class Tab:
     """The rendered page a plugin's ``interact`` hook acts on."""
 
-    def __init__(self, driver: WebDriver, default_timeout: float = 10.0) -> None:
+    def __init__(self, driver: WebDriver, default_timeout: float = 10.0, script_timeout: float | None = None) -> None:
         self._driver = driver
         self.default_timeout = default_timeout
+        # The browser keeps a short script timeout for its readiness polls; a plugin's own scripts
+        # get [browser] script_timeout, set on the first call and put back by the worker.
+        self._script_timeout = script_timeout
+        self.script_timeout_raised = False
 
     @property
     def url(self) -> str:
@@ -88,4 +92,7 @@ class Tab:
 
     def execute(self, script: str, *args: object) -> object:
         """Run JavaScript in the page and return its result."""
+        if self._script_timeout is not None and not self.script_timeout_raised:
+            self._driver.set_script_timeout(self._script_timeout)
+            self.script_timeout_raised = True
         return self._driver.execute_script(script, *args)

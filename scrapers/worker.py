@@ -1,6 +1,8 @@
-"""One worker process: keeps one browser, renders pages, runs the plugin's parser.
+"""One worker process: keeps one browser (and one HTTP client), loads pages, runs the plugin's parser.
 
-The worker knows nothing of Kafka: records go back to the pool over a pipe.
+The worker knows nothing of Kafka: results go back to the pool over a pipe.
+A page's time is split into phases (navigate, wait, html, parse; the pool adds
+publish) so that a slow page says why.
 """
 
 from __future__ import annotations
@@ -9,21 +11,26 @@ import ctypes
 import json
 import logging
 import os
+import pickle
 import signal
 import time
 from multiprocessing.connection import Connection
-from typing import Mapping
+from typing import Any, Mapping
 
-from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.common.exceptions import WebDriverException
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from scrapeline.convert import utc_now_iso
 from scrapeline.records import RecordError, ScrapedRecord
 from scrapeline.settings import Settings
-from scrapers.browser import Browser, BrowserUnavailable, start_browser
+from scrapers.blocking import Blocking
+from scrapers.browser import WAIT_SLICE_S, Browser, BrowserProfile, BrowserUnavailable, start_browser
+from scrapers.http_fetch import HttpFetcher, HttpFetchError
 from scrapers.jobs import Job, JobResult
+from scrapers.navigation import NavigationFailed, NavigationTimeout, navigate, parse_retry_after, retry_after_s, snapshot
 from scrapers.plugin import Page, Plugin, Request
 from scrapers.politeness import effective_user_agent
+from scrapers.readiness import readiness
 from scrapers.registry import Registry, discover
 from scrapers.tab import InteractionError, Tab
 
@@ -33,24 +40,35 @@ log = logging.getLogger("scrapeline.worker")
 class PageLoadError(RuntimeError):
     """The page did not load or render in time, or answered 429/5xx; worth another try."""
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 class PageRefused(RuntimeError):
     """The site answered with a status that another try will not change (404, 403...)."""
 
 
+class PluginFailed(RuntimeError):
+    """The plugin's own code failed on a page (its interact or parse); the browser is not to blame."""
+
+
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Statuses whose Retry-After is read and honoured.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 class PageWorker:
-    """Renders jobs one at a time in a reused browser, recycled after ``[browser] max_pages``."""
+    """Loads jobs one at a time in a reused browser, recycled after ``[browser] max_pages``, or over HTTP."""
 
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else discover(settings.pool.plugin_paths)
         self._plugins: dict[str, Plugin] = {}
         self._browser: Browser | None = None
-        self._browser_agent = ""
+        self._browser_profile: BrowserProfile | None = None
         self._pages_on_browser = 0
+        self._http: HttpFetcher | None = None
 
     def plugin(self, name: str) -> Plugin:
         if name not in self._plugins:
@@ -59,16 +77,20 @@ class PageWorker:
 
     def run(self, job: Job) -> JobResult:
         started = time.monotonic()
-        result = JobResult(job)
+        result = JobResult(job, attempts=0)
         try:
             plugin = self.plugin(job.plugin)
-            html, final_url, result.attempts = self._render(plugin, job.request)
-            self._parse(plugin, Page(final_url, html, job.request.meta), result)
-        except (PageLoadError, PageRefused, BrowserUnavailable, InteractionError) as exc:
+            page = self._load_with_retries(plugin, job.request, result)
+            parse_started = time.monotonic()
+            self._parse(plugin, page, result)
+            result.timings["parse"] = time.monotonic() - parse_started
+        except (PageLoadError, PageRefused, BrowserUnavailable, PluginFailed) as exc:
             result.error = str(exc)
+            result.retry_after = getattr(exc, "retry_after", None)
         except Exception as exc:  # a plugin bug fails this page, never the worker
             log.exception("plugin %s failed on %s", job.plugin, job.request.url)
             result.error = f"{job.plugin} failed on {job.request.url}: {type(exc).__name__}: {exc}"
+        result.attempts = max(1, result.attempts)
         result.seconds = time.monotonic() - started
         return result
 
@@ -76,62 +98,88 @@ class PageWorker:
         if self._browser is not None:
             self._browser.quit()
             self._browser = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
-    def _render(self, plugin: Plugin, request: Request) -> tuple[str, str, int]:
+    # -- loading -------------------------------------------------------------------------------
+
+    def _load_with_retries(self, plugin: Plugin, request: Request, result: JobResult) -> Page:
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.pool.retries + 1),
             wait=wait_exponential_jitter(multiplier=0.5, max=10, jitter=0.5),
-            retry=retry_if_exception_type(PageLoadError),
+            # A page that names its Retry-After goes back to the pool, which holds its host that long.
+            retry=retry_if_exception_type(PageLoadError) & (lambda state: _retry_after_of(state) is None),
             reraise=True,
         )
         for attempt in retrying:
             with attempt:
-                html, url = self._load(plugin, request)
-        return html, url, attempt.retry_state.attempt_number
+                result.attempts += 1
+                result.timings.clear()
+                if _fetch_mode(plugin, request) == "http":
+                    return self._load_http(plugin, request, result.timings)
+                return self._load_in_browser(plugin, request, result.timings)
+        raise AssertionError("unreachable: tenacity reraises the last error")
 
-    def _load(self, plugin: Plugin, request: Request) -> tuple[str, str]:
-        browser = self._ready_browser(effective_user_agent(plugin.settings, self.settings.browser))
+    def _load_in_browser(self, plugin: Plugin, request: Request, timings: dict[str, float]) -> Page:
+        browser = self._ready_browser(plugin, request)
         driver = browser.driver
         self._pages_on_browser += 1
+        wait_timeout = float(plugin.settings["wait_timeout"])
         try:
-            self._navigate(driver, plugin, request)
-            final_url = driver.current_url
-            status = document_status(driver, final_url)
-            if status in RETRY_STATUSES:
-                raise PageLoadError(f"{request.url}: HTTP {status}")
-            if status is not None and status >= 400:
-                raise PageRefused(f"{request.url}: HTTP {status}")
-            tab = Tab(driver, default_timeout=float(plugin.settings["wait_timeout"]))
-            if plugin.wait_for:
-                tab.wait_for(plugin.wait_for)
+            arrival = navigate(
+                driver, request.url, readiness(plugin.wait_for),
+                page_load_timeout=self.settings.browser.page_load_timeout, wait_timeout=wait_timeout,
+            )
+            timings.update(arrival.timings)
+            _check_status(request.url, arrival.status, lambda: retry_after_s(driver))
             if type(plugin).interact is not Plugin.interact:
-                plugin.interact(tab, request)
-                final_url = driver.current_url  # the interaction may have moved on to another page
-            return driver.page_source, final_url
-        except InteractionError as exc:
+                interact_started = time.monotonic()
+                tab = Tab(driver, default_timeout=wait_timeout, script_timeout=self.settings.browser.script_timeout)
+                try:
+                    self._interact(plugin, tab, request)
+                finally:
+                    if tab.script_timeout_raised:
+                        driver.set_script_timeout(WAIT_SLICE_S + 2)
+                timings["wait"] = timings.get("wait", 0.0) + time.monotonic() - interact_started
+            html_started = time.monotonic()
+            html, final_url, status = snapshot(driver)
+            timings["html"] = time.monotonic() - html_started
+        except (NavigationTimeout, NavigationFailed) as exc:
             raise PageLoadError(f"{request.url}: {exc}") from None
-        except TimeoutException:
-            raise PageLoadError(f"{request.url}: page load timed out after {self.settings.browser.page_load_timeout:g} s") from None
         except WebDriverException as exc:
             # The browser may be gone; start a fresh one for the next try.
-            self.close()
-            raise PageLoadError(f"{request.url}: browser error: {(exc.msg or str(exc)).strip().splitlines()[0]}") from None
+            self._drop_browser()
+            raise PageLoadError(f"{request.url}: browser error: {_first_line(exc)}") from None
+        return Page(final_url, html, request.meta, status=status, label=request.label)
 
-    def _navigate(self, driver: object, plugin: Plugin, request: Request) -> None:
-        """Load the page; past the page-load timeout, keep it if it arrived and shows ``wait_for``."""
+    def _interact(self, plugin: Plugin, tab: Tab, request: Request) -> None:
+        """Run the plugin's interact hook: its failures are the plugin's, unless the browser died."""
         try:
-            driver.get(request.url)  # type: ignore[attr-defined]
-        except TimeoutException:
-            driver.execute_script("window.stop();")  # type: ignore[attr-defined]
-            # Without a document response the browser still shows the previous page, which must
-            # not be taken for this one. (The log was read after the previous page: only this page's
-            # events are in it.)
-            arrived = document_status(driver, driver.current_url) is not None  # type: ignore[attr-defined]
-            if not (arrived and plugin.wait_for and Tab(driver).count(plugin.wait_for)):  # type: ignore[arg-type]
-                raise
-            log.info("%s: some resources still loading after the page-load timeout; the page is read as it is", request.url)
+            plugin.interact(tab, request)
+        except InteractionError as exc:
+            raise PageLoadError(f"{request.url}: {exc}") from None  # an element late to appear: try again
+        except Exception as exc:
+            if isinstance(exc, WebDriverException) and not self._browser_alive():
+                raise  # the browser died under the plugin: reset and retry
+            raise PluginFailed(f"plugin {plugin.name}: interact failed on {request.url}: {type(exc).__name__}: {_first_line(exc)}") from None
 
-    def _ready_browser(self, user_agent: str) -> Browser:
+    def _load_http(self, plugin: Plugin, request: Request, timings: dict[str, float]) -> Page:
+        if self._http is None:
+            self._http = HttpFetcher(self.settings)
+        try:
+            response = self._http.get(request.url, user_agent=_user_agent(plugin, self.settings), headers=request.headers)
+        except HttpFetchError as exc:
+            raise PageLoadError(f"{request.url}: {exc}") from None
+        timings["navigate"] = response.seconds
+        _check_status(request.url, response.status, lambda: parse_retry_after(response.headers.get("retry-after")))
+        return Page(response.url, response.text, request.meta, status=response.status, headers=response.headers, label=request.label)
+
+    def _ready_browser(self, plugin: Plugin, request: Request) -> Browser:
+        profile = BrowserProfile(
+            user_agent=_user_agent(plugin, self.settings),
+            blocking=Blocking.for_page(self.settings.browser, plugin.settings, request.url),
+        )
         recycle = self._pages_on_browser >= self.settings.browser.max_pages
         # Measuring costs a few ms (it reads every process's memory map): every tenth page is enough.
         if self._browser is not None and not recycle and self._pages_on_browser % 10 == 9:
@@ -139,19 +187,36 @@ class PageWorker:
             if used > self.settings.browser.max_rss_mb:
                 log.info("browser uses %.0f MB, above [browser] max_rss_mb; starting a fresh one", used)
                 recycle = True
-        if self._browser is not None and (recycle or user_agent != self._browser_agent):
-            self.close()
+        if self._browser is not None and (recycle or profile != self._browser_profile):
+            self._drop_browser()
         if self._browser is None:
-            self._browser = start_browser(self.settings.browser, user_agent=user_agent)
-            self._browser_agent = user_agent
+            self._browser = start_browser(self.settings.browser, profile)
+            self._browser_profile = profile
             self._pages_on_browser = 0
         return self._browser
+
+    def _drop_browser(self) -> None:
+        if self._browser is not None:
+            self._browser.quit()
+            self._browser = None
+
+    def _browser_alive(self) -> bool:
+        try:
+            return self._browser is not None and bool(self._browser.driver.window_handles)
+        except WebDriverException:
+            return False
+
+    # -- parsing -------------------------------------------------------------------------------
 
     def _parse(self, plugin: Plugin, page: Page, result: JobResult) -> None:
         scraped_at = utc_now_iso()
         for item in plugin.parse(page):
             if isinstance(item, Request):
-                result.follow.append(item)
+                problem = _unpicklable(item.meta)
+                if problem:
+                    result.invalid.append((f"a followed Request's meta {problem}", {"url": item.url}))
+                else:
+                    result.follow.append(item)
                 continue
             if not isinstance(item, Mapping):
                 result.invalid.append((f"parse() yielded a {type(item).__name__}, not a dict or Request", {}))
@@ -159,7 +224,11 @@ class PageWorker:
             try:
                 record = plugin.schema.validate(item)
             except RecordError as exc:
-                result.invalid.append((str(exc), dict(item)))
+                result.invalid.append((str(exc), _printable(item)))
+                continue
+            problem = _not_json(record)
+            if problem:
+                result.invalid.append((problem, _printable(item)))
                 continue
             url = record.pop("url", None) or page.url
             record.pop("scraped_at", None)
@@ -175,22 +244,56 @@ class PageWorker:
             )
 
 
-def document_status(driver: object, current_url: str) -> int | None:
-    """The HTTP status of the page at ``current_url``, from Chromium's performance log (None when unknown)."""
+def _fetch_mode(plugin: Plugin, request: Request) -> str:
+    return request.fetch or plugin.fetch
+
+
+def _user_agent(plugin: Plugin, settings: Settings) -> str:
+    return effective_user_agent(plugin.settings, settings.browser)
+
+
+def _check_status(url: str, status: int | None, retry_after: Any) -> None:
+    """Raise for an error status: retryable ones (with their Retry-After) or final ones."""
+    if status is None or status < 400:
+        return
+    if status in RETRY_STATUSES:
+        wait = retry_after() if status in RETRY_AFTER_STATUSES else None
+        suffix = f" (Retry-After {wait:g} s)" if wait is not None else ""
+        raise PageLoadError(f"{url}: HTTP {status}{suffix}", retry_after=wait)
+    raise PageRefused(f"{url}: HTTP {status}")
+
+
+def _retry_after_of(state: Any) -> float | None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    return getattr(exc, "retry_after", None)
+
+
+def _not_json(record: Mapping[str, Any]) -> str | None:
+    """Which field of a validated record cannot travel as JSON, if any."""
+    for key, value in record.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            return f"field {key!r} cannot be sent as JSON ({type(value).__name__}: {exc})"
+    return None
+
+
+def _unpicklable(meta: Mapping[str, Any]) -> str | None:
     try:
-        entries = driver.get_log("performance")  # type: ignore[attr-defined]
-    except Exception:  # not every driver (or Grid node) keeps this log
-        return None
-    documents: list[tuple[str, int]] = []
-    for entry in entries:
-        message = json.loads(entry["message"]).get("message", {})
-        params = message.get("params", {})
-        if message.get("method") == "Network.responseReceived" and params.get("type") == "Document":
-            documents.append((params["response"]["url"], int(params["response"]["status"])))
-    for url, status in reversed(documents):
-        if url == current_url:
-            return status
-    return documents[0][1] if documents else None
+        pickle.dumps(dict(meta))
+    except Exception as exc:  # pickling can fail with almost any error type
+        return f"cannot be sent to the pool ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _printable(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a bad record that surely crosses the pipe: values that are not plain data become their repr."""
+    return {str(key): value if isinstance(value, (str, int, float, bool, type(None))) else repr(value) for key, value in item.items()}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = (getattr(exc, "msg", None) or str(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _die_with_parent() -> None:
@@ -226,7 +329,12 @@ def worker_main(settings: Settings, conn: Connection, log_level: int) -> None:
                 break  # the pool process is gone
             if job is None:
                 break
-            conn.send(worker.run(job))
+            result = worker.run(job)
+            try:
+                conn.send(result)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                # Whatever slipped through still ends as this page's error, not as a dead worker.
+                conn.send(JobResult(job, error=f"{job.plugin}: the result of {job.request.url} cannot be sent: {exc}", attempts=result.attempts))
     except KeyboardInterrupt:
         pass
     finally:

@@ -42,6 +42,14 @@ class FaultySite:
                 else:
                     self.send(404, b"not found", "text/plain")
 
+            def do_HEAD(self) -> None:  # noqa: N802
+                # What the last GET of this path got (a browser asks a 429 page for its Retry-After).
+                path = self.path.split("?")[0]
+                if path == "/429-twice/" and site.hits[path] <= 2:
+                    self.send(429, b"", "text/plain", {"Retry-After": "1"})
+                else:
+                    self.send(200, b"", "text/html; charset=utf-8")
+
         self._server = LoopbackServer(Handler).start()
         self.url = self._server.url
 

@@ -60,8 +60,12 @@ def test_listing_follows_products_then_the_next_page_within_the_limit():
 
 def test_rate_limits_follow_the_site_policy_by_default():
     plugin = OpenFoodFacts()
-    assert plugin.rate_limit(Request("https://world.openfoodfacts.org/product/1/x")) == ("product", 100.0)
-    assert plugin.rate_limit(Request("https://world.openfoodfacts.org/facets/brands/bel/1")) == ("search", 10.0)
+    # The listing says which of its links are products: the label picks the bucket.
+    listing = Page(f"{MIRROR}/facets/nutrition-grades/c/1", (ROOT / "facets/nutrition-grades/c/1/index.html").read_text(), {"listing_page": 1})
+    followed = [item for item in plugin.parse(listing) if isinstance(item, Request)]
+    assert followed and {request.label for request in followed} == {"product"}
+    assert plugin.rate_limit(followed[0]) == ("product", 100.0)
+    assert plugin.rate_limit(next(plugin.start_requests())) == ("search", 10.0)
     assert plugin.settings["user_agent"].startswith("scrapeline/")
 
 

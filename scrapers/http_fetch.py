@@ -1,0 +1,62 @@
+"""Pages that need no browser (APIs, static HTML), fetched with one pooled httpx client per worker.
+
+They go through the same machinery as browser pages: the pool's politeness and
+robots.txt, the worker's retries, the failed-pages topic and the per-phase
+timings; only the fetch differs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Mapping
+
+import httpx
+
+from scrapeline.settings import Settings
+
+# Bodies past this size are refused rather than held in memory.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    text: str
+    seconds: float
+
+
+class HttpFetchError(RuntimeError):
+    """The request failed before any response (connection refused, timeout, name not resolved)."""
+
+
+class HttpFetcher:
+    """GET requests over one connection pool; redirects followed, time bounded by ``[browser] page_load_timeout``."""
+
+    def __init__(self, settings: Settings) -> None:
+        timeout = settings.browser.page_load_timeout
+        self._client = httpx.Client(
+            follow_redirects=True,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
+        )
+
+    def get(self, url: str, *, user_agent: str, headers: Mapping[str, str] | None = None) -> HttpResponse:
+        started = time.monotonic()
+        request_headers = {"User-Agent": user_agent, "Accept": "application/json, text/html;q=0.9, */*;q=0.8", **(headers or {})}
+        try:
+            with self._client.stream("GET", url, headers=request_headers) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_BODY_BYTES:
+                        raise HttpFetchError(f"the body is larger than {MAX_BODY_BYTES // 2**20} MB")
+                text = bytes(body).decode(response.encoding or "utf-8", errors="replace")
+                return HttpResponse(str(response.url), response.status_code, dict(response.headers), text, time.monotonic() - started)
+        except httpx.HTTPError as exc:
+            raise HttpFetchError(f"{type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        self._client.close()
