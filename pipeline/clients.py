@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from elasticsearch import Elasticsearch
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from scrapeline.settings import ConfigError, ElasticsearchSettings, KafkaSettings
+
+log = logging.getLogger("scrapeline.clients")
 
 
 def kafka_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -73,8 +78,27 @@ def make_elasticsearch(settings: ElasticsearchSettings) -> Elasticsearch:
         options["api_key"] = settings.api_key
     elif settings.username:
         options["basic_auth"] = (settings.username, settings.password)
+    if settings.api_key or settings.username:
+        for host in settings.hosts:
+            warn_if_credentials_in_clear("Elasticsearch", host)
     if settings.ca_certs:
         options["ca_certs"] = settings.ca_certs
     if not settings.verify_certs:
         options["verify_certs"] = False
     return Elasticsearch(list(settings.hosts), **options)
+
+
+def warn_if_credentials_in_clear(service: str, url: str) -> None:
+    """One warning line when credentials would cross the network unencrypted: plain http to a host that is not this machine."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        log.warning("%s credentials go over plain http to %s, readable by anyone on the way: use https://", service, parts.hostname)
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -8,9 +8,11 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 from urllib3 import encode_multipart_formdata
 
+from pipeline.clients import warn_if_credentials_in_clear
 from pipeline.kibana_objects import dashboards, saved_objects, to_ndjson
 from scrapeline.settings import KibanaSettings
 
@@ -31,6 +33,9 @@ class KibanaClient:
         self.base = settings.url.rstrip("/")
         space = settings.space.strip()
         self.api = f"{self.base}/s/{space}" if space and space != "default" else self.base
+        if settings.api_key or settings.username:
+            warn_if_credentials_in_clear("Kibana", self.base)
+        self._opener = urllib.request.build_opener(_CredentialsStayOnTheirHost())
 
     def _request(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None) -> tuple[int, Any]:
         headers = {"kbn-xsrf": "scrapeline", "Accept": "application/json"}
@@ -43,7 +48,7 @@ class KibanaClient:
             headers["Authorization"] = f"Basic {token}"
         request = urllib.request.Request(f"{self.api}{path}", data=body, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.settings.request_timeout) as response:
+            with self._opener.open(request, timeout=self.settings.request_timeout) as response:
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             text = exc.read().decode("utf-8", errors="replace")
@@ -86,6 +91,26 @@ class KibanaClient:
 
     def dashboard_url(self, dashboard_id: str) -> str:
         return f"{self.api}/app/dashboards#/view/{dashboard_id}"
+
+
+class _CredentialsStayOnTheirHost(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but sends the Authorization header only to the origin it was meant for
+    (scheme, host and port; http -> https on the same host keeps it)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]  # urllib's signature
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and not _same_origin(req.full_url, new.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+def _same_origin(old: str, new: str) -> bool:
+    before, after = urlsplit(old), urlsplit(new)
+    if (before.hostname or "").lower() != (after.hostname or "").lower():
+        return False
+    if (before.scheme, after.scheme) == ("http", "https"):  # an upgrade to TLS on the default ports
+        return before.port in (None, 80) and after.port in (None, 443)
+    return before.scheme == after.scheme and before.port == after.port
 
 
 def setup_kibana(settings: KibanaSettings, index_prefix: str, *, wait: float = 0) -> list[tuple[str, str]]:

@@ -1,12 +1,21 @@
 """Dashboards as code: the committed NDJSON, what it refers to, and `scrapeline kibana setup` against a Kibana stand-in."""
 
 import json
+import logging
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from dev_env import scrapeline
 from kibana_stub import KibanaStub
+from pipeline.clients import make_elasticsearch
 from pipeline.documents import history_pattern, latest_index
+from pipeline.kibana import KibanaClient
 from pipeline.kibana_objects import NDJSON_PATH, saved_objects, to_ndjson
 from pipeline.mappings import field_types
+from scrapeline.settings import ElasticsearchSettings, KibanaSettings
 from scrapers.registry import discover, kind_schemas
 
 # Which Elasticsearch field types each Lens operation can use.
@@ -84,3 +93,85 @@ def test_setup_reports_what_kibana_could_not_import_and_an_unreachable_kibana():
     assert "lens scrapeline-food-nova" in done.stderr and "Traceback" not in done.stderr
     unreachable = scrapeline("kibana", "setup", "--url", "http://127.0.0.1:9")
     assert unreachable.returncode == 1 and "Kibana at http://127.0.0.1:9 is unreachable" in unreachable.stderr
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Records each request's path and Authorization header; ``redirect_to`` sends /api/status elsewhere."""
+
+    redirect_to = ""
+    seen: list
+
+    def do_GET(self):  # noqa: N802 - the base class's name
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        if self.redirect_to and self.path == "/api/status":
+            self.send_response(302)
+            self.send_header("Location", f"{self.redirect_to}/api/status")
+            self.end_headers()
+            return
+        self._json({"status": {"overall": {"level": "available"}}})
+
+    def do_POST(self):  # noqa: N802
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._json({"success": True, "successCount": 1})
+
+    def _json(self, body):
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def recording_server(redirect_to=""):
+    handler = type("Handler", (_Recorder,), {"redirect_to": redirect_to, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server, handler.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_credentials_are_not_sent_to_the_host_a_redirect_points_to():
+    with recording_server() as (elsewhere, elsewhere_seen):
+        # localhost is another host name than 127.0.0.1, as far as where credentials may go is concerned
+        with recording_server(redirect_to=f"http://localhost:{elsewhere.server_port}") as (kibana, kibana_seen):
+            url = f"http://127.0.0.1:{kibana.server_port}"
+            done = scrapeline("kibana", "setup", "--url", url, "--wait", "10",
+                              env={"SCRAPELINE_KIBANA__USERNAME": "elastic", "SCRAPELINE_KIBANA__PASSWORD": "s3cret"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert ("/api/status", None) in elsewhere_seen
+    assert all(auth is None for _, auth in elsewhere_seen)
+    assert kibana_seen and all(auth and auth.startswith("Basic ") for _, auth in kibana_seen)
+
+
+@pytest.mark.parametrize(
+    "url, warned",
+    [
+        ("http://kibana.example.com:5601", True),
+        ("http://10.0.0.7:5601", True),
+        ("https://kibana.example.com:5601", False),
+        ("http://127.0.0.1:5601", False),
+        ("http://localhost:5601", False),
+        ("http://[::1]:5601", False),
+    ],
+)
+def test_credentials_over_plain_http_to_another_machine_are_warned_about(url, warned, caplog):
+    with caplog.at_level(logging.WARNING):
+        KibanaClient(KibanaSettings(url=url, username="elastic", password="s3cret"))
+        make_elasticsearch(ElasticsearchSettings(hosts=(url,), api_key="key"))
+    lines = [record.getMessage() for record in caplog.records if "plain http" in record.getMessage()]
+    assert len(lines) == (2 if warned else 0)
+    assert all("s3cret" not in line for line in lines)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        KibanaClient(KibanaSettings(url=url))  # no credentials, nothing to warn about
+    assert not [record for record in caplog.records if "plain http" in record.getMessage()]
