@@ -4,6 +4,13 @@ One shared set of converters for plugins (parsing rendered tables) and the
 consumer (normalising records). Each returns ``None`` for an empty or
 "not available" value and raises :class:`ValueError` for text that is not a
 number at all, so a caller can tell "missing" from "broken".
+
+Without a locale, separators are guessed (see :func:`to_number`) and dates are
+read in English. A page in another language names its locale, per call
+(``to_number("2.450 €", locale="de")``, ``to_iso_timestamp("22. November 2026",
+locale="de")``) or once per plugin: declare ``"locale": "de"`` in the plugin's
+``default_settings`` (so ``[plugin:NAME] locale`` can change it) and pass
+``locale=self.settings["locale"]``.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import math
 import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+
+from scrapeline.locales import localised_number_text, parse_localised_date
 
 _MISSING = {"", "-", "--", "—", "–", "n/a", "na", "none", "null", "?"}
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "bn": 1e9, "t": 1e12}
@@ -33,23 +42,27 @@ def is_missing(text: str | None) -> bool:
     return text is None or text.strip().lower() in _MISSING
 
 
-def to_number(text: str | None) -> float | None:
+def to_number(text: str | None, *, locale: str | None = None) -> float | None:
     """``"$1,234.56"`` -> 1234.56, ``"1.2B"`` -> 1.2e9, ``"−3.4%"`` -> -3.4, ``"19.496.962"`` -> 19496962.
 
-    Decimal separators: with both ``.`` and ``,`` present the last one is the
-    decimal mark; a separator that repeats groups thousands; a lone comma
-    followed by exactly three digits groups thousands, any other lone
-    separator is the decimal mark.
+    Decimal separators, without ``locale``: with both ``.`` and ``,`` present the
+    last one is the decimal mark; a separator that repeats groups thousands; a
+    lone comma followed by exactly three digits groups thousands, any other lone
+    separator is the decimal mark. With ``locale``, the locale's decimal mark is
+    the decimal mark: ``to_number("2.450 €", locale="de")`` -> 2450.
     """
     if is_missing(text):
         return None
     assert text is not None
-    cleaned = text.replace("\u2212", "-").replace("\u2012", "-").replace("\u2013", "-")
+    cleaned = text.replace("\u2212", "-").replace("\u2012", "-").replace("\u2013", "-").replace("\u2019", "'")
     cleaned = _NOISE.sub("", cleaned).lower()
     match = _NUMBER.match(cleaned)
     if not match:
         raise ValueError(f"not a number: {text!r}")
-    digits = _normalise_separators(match["digits"].replace("'", ""))
+    if locale:
+        digits = localised_number_text(match["digits"], locale)
+    else:
+        digits = _normalise_separators(match["digits"].replace("'", ""))
     suffix = match["suffix"]
     if suffix and suffix not in _SUFFIX:
         raise ValueError(f"unknown number suffix {suffix!r} in {text!r}")
@@ -73,12 +86,12 @@ def _normalise_separators(digits: str) -> str:
     return digits
 
 
-def to_int(text: str | None) -> int | None:
-    """``"#1"`` -> 1, ``"12,345"`` -> 12345."""
+def to_int(text: str | None, *, locale: str | None = None) -> int | None:
+    """``"#1"`` -> 1, ``"12,345"`` -> 12345, ``"12.345"`` with ``locale="de"`` -> 12345."""
     if is_missing(text):
         return None
     assert text is not None
-    value = to_number(text.replace("#", ""))
+    value = to_number(text.replace("#", ""), locale=locale)
     if value is None:
         return None
     if value != int(value):
@@ -86,15 +99,15 @@ def to_int(text: str | None) -> int | None:
     return int(value)
 
 
-def to_percent(text: str | None, *, negative: bool = False) -> float | None:
+def to_percent(text: str | None, *, negative: bool = False, locale: str | None = None) -> float | None:
     """``"0.22%"`` -> 0.22; ``negative=True`` when the page shows the sign as a "down" icon."""
-    value = to_number(text)
+    value = to_number(text, locale=locale)
     if value is None:
         return None
     return -abs(value) if negative else value
 
 
-def to_quantity(text: str | None) -> float | None:
+def to_quantity(text: str | None, *, locale: str | None = None) -> float | None:
     """A number with an optional unit, in the unit's base: ``"12 g"`` -> 12, ``"500 mg"`` -> 0.5 (grams),
     ``"1,5 kg"`` -> 1500, ``"33 cl"`` -> 330 (millilitres), ``"250 kcal"`` -> 250, ``"< 0.5 g"`` -> 0.5."""
     if is_missing(text):
@@ -103,8 +116,8 @@ def to_quantity(text: str | None) -> float | None:
     cleaned = text.strip().lstrip("<>~≈≤≥ ").strip()
     match = _QUANTITY.match(cleaned)
     if not match:
-        return to_number(cleaned)
-    value = to_number(match["number"])
+        return to_number(cleaned, locale=locale)
+    value = to_number(match["number"], locale=locale)
     return None if value is None else value * _UNITS[match["unit"].lower()]
 
 
@@ -148,10 +161,10 @@ def to_str_list(value: str | list[str] | tuple[str, ...] | None) -> list[str] | 
     raise ValueError(f"not a list of strings: {value!r}")
 
 
-def to_iso_timestamp(value: str | int | float | datetime | None) -> str | None:
+def to_iso_timestamp(value: str | int | float | datetime | None, *, locale: str | None = None) -> str | None:
     """An ISO 8601 UTC timestamp (``2026-07-12T11:53:00Z``, ``…:00.250Z`` with milliseconds) from ISO text, epoch seconds/ms, a datetime,
-    RFC 2822 (``"Sun, 22 Nov 2026 10:00:00 GMT"``) or a written date (``"Nov 22, 2026"``).
-    Text without a zone is taken as UTC."""
+    RFC 2822 (``"Sun, 22 Nov 2026 10:00:00 GMT"``) or a written date (``"Nov 22, 2026"``; with ``locale="de"``
+    also ``"22. November 2026"`` and ``"22.11.2026"``). Text without a zone is taken as UTC."""
     if value is None or (isinstance(value, str) and is_missing(value)):
         return None
     if isinstance(value, bool):
@@ -163,7 +176,7 @@ def to_iso_timestamp(value: str | int | float | datetime | None) -> str | None:
         elif isinstance(value, datetime):
             moment = value
         else:
-            moment = _parse_date_text(value.strip())
+            moment = _parse_date_text(value.strip(), locale)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
         utc = moment.astimezone(timezone.utc)
@@ -174,7 +187,7 @@ def to_iso_timestamp(value: str | int | float | datetime | None) -> str | None:
     return utc.isoformat(timespec=precision).replace("+00:00", "Z")
 
 
-def _parse_date_text(text: str) -> datetime:
+def _parse_date_text(text: str, locale: str | None = None) -> datetime:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -188,6 +201,8 @@ def _parse_date_text(text: str) -> datetime:
             return datetime.strptime(text, layout)
         except ValueError:
             continue
+    if locale:
+        return parse_localised_date(text, locale)
     raise ValueError(f"not a timestamp: {text!r}")
 
 
