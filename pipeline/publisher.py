@@ -119,11 +119,16 @@ class RecordPublisher:
     def _send_loop(self) -> None:
         backoff = 0.5
         while not self._closing.is_set():
-            batch = self.spool.read(BATCH)
-            if not batch.messages:
-                self.spool.acknowledge(batch.end)  # past torn lines, if there were any
-                self.spool.sync()  # caught up: what is spooled is made durable
-                self.spool.wait_for_data(0.2)
+            try:
+                batch = self.spool.read(BATCH)
+                if not batch.messages:
+                    self.spool.acknowledge(batch.end)  # past torn lines, if there were any
+                    self.spool.sync()  # caught up: what is spooled is made durable
+                    self.spool.wait_for_data(0.2)
+                    continue
+            except OSError as exc:  # the sender must outlive a bad moment of the disk
+                log.error("the spool %s cannot be read (%s); trying again", self.spool.folder, exc)
+                self._closing.wait(1.0)
                 continue
             try:
                 self._send(batch.messages)

@@ -47,8 +47,6 @@ class SpooledMessage:
     topic: str
     key: bytes | None
     value: bytes
-    # Where the next message starts: acknowledging this message moves the cursor here.
-    next_position: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -107,6 +105,8 @@ class Spool:
         with self._mutex:
             warned = False
             while self._size + len(line) > self.max_bytes:
+                if self._free_acknowledged():
+                    continue
                 if not warned and callable(block_log):
                     block_log()
                     warned = True
@@ -149,7 +149,7 @@ class Spool:
                         message = self._decode(seq, offset, line)
                         offset += len(line)
                         if message is not None:
-                            messages.append(SpooledMessage(*message, (seq, offset)))
+                            messages.append(SpooledMessage(*message))
             if len(messages) >= limit or seq == last_seq:
                 break
             seq, offset = seq + 1, 0  # an earlier segment is complete: read on in the next one
@@ -196,9 +196,15 @@ class Spool:
 
     def _roll(self) -> None:
         self._sync()
-        os.close(self._writer)
-        self._write_seq += 1
-        self._open_writer()
+        previous = self._writer
+        try:
+            self._write_seq += 1
+            self._open_writer()
+        except OSError as exc:
+            self._write_seq -= 1
+            self._writer = previous
+            raise self._disk_full(exc) if exc.errno in _DISK_FULL else exc from None
+        os.close(previous)
 
     def _free_acknowledged(self) -> bool:
         """On a full disk: whether dropping what Kafka already has of the segment being written freed room.
@@ -220,17 +226,23 @@ class Spool:
             # A line the disk took in part would tear the spool: cut it off again.
             os.ftruncate(self._writer, self._writer_size)
             if exc.errno in _DISK_FULL:
-                raise SpoolDiskFull(
-                    f"the spool's disk is full ({os.strerror(exc.errno)}): scraping waits until there is room "
-                    f"in {self.folder} (free space there, or let Kafka take the spooled records)"
-                ) from None
+                raise self._disk_full(exc) from None
             raise
         self._writer_size += len(line)
         self._dirty = True
 
+    def _disk_full(self, exc: OSError) -> SpoolDiskFull:
+        return SpoolDiskFull(
+            f"the spool's disk is full ({os.strerror(exc.errno or 0)}): scraping waits until there is room "
+            f"in {self.folder} (free space there, or let Kafka take the spooled records)"
+        )
+
     def _sync(self) -> None:
         if self._dirty:
-            os.fsync(self._writer)
+            try:
+                os.fsync(self._writer)
+            except OSError as exc:  # the lines stay in the OS's cache; they are not written again
+                log.warning("the spool %s could not be flushed to disk (%s)", self.folder, exc)
             self._dirty = False
         self._synced_at = time.monotonic()
 

@@ -38,6 +38,18 @@ def test_segments_roll_over_and_are_removed_once_sent(tmp_path, monkeypatch):
     spool.close()
 
 
+def test_a_spool_smaller_than_a_segment_is_not_full_of_what_kafka_has(tmp_path):
+    def full():
+        raise AssertionError("the spool waits although Kafka has every record")
+
+    spool = Spool(tmp_path, 2_000)
+    for n in range(100):
+        spool.append("t", None, json.dumps({"n": n}).encode(), block_log=full)
+        spool.acknowledge(spool.read(10).end)
+    assert spool.pending_bytes() == 0
+    spool.close()
+
+
 def test_one_process_owns_a_spool(tmp_path):
     spool = Spool(tmp_path, 1_000_000)
     with pytest.raises(SpoolBusy, match="in use by another scrapeline process"):
