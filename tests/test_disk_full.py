@@ -1,13 +1,10 @@
 """The scrape daemon on a disk that fills up: it says so, waits, and goes on once there is room."""
 
-import json
 import os
 import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -15,6 +12,7 @@ from conftest import require
 from dev_env import read_topic
 from pipeline.envelope import records_topic
 from test_consumer import metric
+from test_consumer_health import health
 from test_daemon import start_daemon
 
 pytestmark = pytest.mark.usefixtures("chromium")
@@ -38,14 +36,6 @@ def full_disk(tmp_path):
         os.close(descriptor)
     yield folder, ballast
     subprocess.run(["umount", "-l", str(folder)], check=True)
-
-
-def health(url):
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def until(condition, timeout=90):
