@@ -290,8 +290,9 @@ def cmd_plugins_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"follow: {request.url}", file=sys.stderr)
     for reason, record in result.invalid:
         print(f"invalid record: {reason}: {record}", file=sys.stderr)
+    phases = ", ".join(f"{phase} {seconds:.2f}" for phase, seconds in result.timings.items())
     print(f"{len(result.records)} records, {len(result.follow)} links to follow, {len(result.invalid)} invalid, "
-          f"{result.seconds:.1f} s", file=sys.stderr)
+          f"{result.seconds:.1f} s" + (f" ({phases})" if phases else ""), file=sys.stderr)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     return 1 if result.error or result.invalid else 0

@@ -7,6 +7,7 @@ timings; only the fetch differs.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Mapping
@@ -14,6 +15,9 @@ from typing import Mapping
 import httpx
 
 from scrapeline.settings import Settings
+
+# httpx logs every request at INFO; the pool's own lines say what was fetched.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # Bodies past this size are refused rather than held in memory.
 MAX_BODY_BYTES = 32 * 1024 * 1024

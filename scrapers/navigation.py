@@ -68,10 +68,14 @@ def navigate(driver: WebDriver, url: str, readiness: Readiness, *, page_load_tim
             continue
         if arrived_after is None:
             arrived_after = min(float(state.get("responseStart") or 0) / 1000, time.monotonic() - started)
-        if state.get("failed"):
-            abort(driver)
-            raise NavigationFailed("the browser could not reach the page")
         status = state.get("status")
+        if state.get("failed"):
+            reason = str(state.get("reason") or "")
+            if reason.startswith("HTTP ERROR "):
+                status = int(reason.rsplit(" ", 1)[1])  # an error status with an empty body
+            else:
+                abort(driver)
+                raise NavigationFailed(f"the browser could not reach the page ({reason or 'no reason given'})")
         if state.get("ready") or (status is not None and status >= 400) or _tab_ready(driver, readiness):
             waited = time.monotonic() - started
             return Arrival(status, {"navigate": arrived_after, "wait": max(0.0, waited - arrived_after)})

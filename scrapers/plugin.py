@@ -97,8 +97,9 @@ class Plugin:
     - ``kind``: the record type (``crypto_quote``); names the Kafka topic and the Elasticsearch index.
     - ``schema``: a :class:`~scrapeline.records.Schema` of the records ``parse`` yields.
     - ``wait_for``: when a browser page is ready to read: a CSS selector, ``js("expression")``,
-      a callable taking the :class:`~scrapers.tab.Tab`, or a list of those (any one suffices).
-      The HTML is taken the moment it holds, without waiting for the load event.
+      a callable taking the :class:`~scrapers.tab.Tab`, or a list of those (any one suffices);
+      a method ``def wait_for(self, tab)`` works too. The HTML is taken the moment it holds,
+      without waiting for the load event, e.g. ``wait_for = ["#barcode", js("Array.isArray(window.products)")]``.
     - ``fetch``: ``"browser"`` (the default) or ``"http"`` for pages that need no browser
       (APIs, static HTML); a plugin that only fetches over HTTP never starts a browser.
     - ``default_settings``: the plugin's own settings and their defaults; the

@@ -104,6 +104,12 @@ const check = __CHECK__;
     const status = navigation && navigation.responseStatus ? navigation.responseStatus : null;
     state = {arrived: true, status: status, ready: false, failed: location.protocol === 'chrome-error:',
              responseStart: navigation ? navigation.responseStart : 0};
+    if (state.failed) {
+      // Chrome's own error page says why: "HTTP ERROR 404" (an error with an empty body) or "ERR_...".
+      const reason = ((document.body && document.body.innerText) || '').match(/HTTP ERROR \\d+|ERR_[A-Z_]+/);
+      state.reason = reason ? reason[0] : null;
+      if (document.readyState === 'loading') state = {arrived: false};
+    }
     if (!state.failed && !(status !== null && status >= 400)) {
       try { state.ready = !!check(); } catch (error) { state.ready = false; }
     }

@@ -23,7 +23,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from scrapeline.records import Schema
 from scrapeline.settings import ConfigError, Settings, coerce_value
-from scrapers.plugin import Plugin
+from scrapers.plugin import FETCH_MODES, Plugin
+from scrapers.readiness import readiness
 
 ENTRY_POINT_GROUP = "scrapeline.plugins"
 BUILTIN_PACKAGE = "plugins"
@@ -125,6 +126,12 @@ def contract_violation(cls: Any) -> str | None:
         return f"{cls.__name__}.schema must be a Schema"
     if cls.parse is Plugin.parse:
         return f"{cls.__name__} does not define parse()"
+    try:
+        readiness(cls.wait_for)
+    except TypeError as exc:
+        return f"{cls.__name__}.{exc}"
+    if cls.fetch not in FETCH_MODES:
+        return f"{cls.__name__}.fetch must be one of {', '.join(FETCH_MODES)} (got {cls.fetch!r})"
     if cls.start_requests is Plugin.start_requests and not cls.start_urls:
         return f"{cls.__name__} defines neither start_urls nor start_requests()"
     return None

@@ -59,6 +59,24 @@ def chromium() -> None:
 
 
 @pytest.fixture(scope="session")
+def real_pages() -> Path:
+    """The saved real pages (never committed): skip locally without them, fail under CI=true."""
+    require((REAL_PAGES / "SOURCES.md").is_file(), f"the saved real pages are not at {REAL_PAGES} (set SCRAPELINE_REAL_PAGES)")
+    return REAL_PAGES
+
+
+@pytest.fixture(scope="session")
+def offline():
+    """A tarpit for every host but loopback: the closed network of a real page's third-party hosts,
+    on any machine. ``offline.args`` go into ``[browser] extra_args``."""
+    from scrapeline.offline import Tarpit, offline_browser_args
+
+    with Tarpit() as tarpit:
+        tarpit.args = offline_browser_args(tarpit)
+        yield tarpit
+
+
+@pytest.fixture(scope="session")
 def sites():
     """tests/fixtures/sites/ served on 127.0.0.1: ``sites.url + "/coinmarketcap"``."""
     with MirrorServer(SITES) as server:
