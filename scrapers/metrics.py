@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from scrapers.jobs import JobResult
 
@@ -22,6 +22,11 @@ class DaemonMetrics:
         self.workers_alive = Gauge("scrapeline_workers_alive", "Worker processes alive", registry=self.registry)
         self.pages_in_flight = Gauge("scrapeline_pages_in_flight", "Pages being rendered now", registry=self.registry)
         self.spool_bytes = Gauge("scrapeline_spool_pending_bytes", "Bytes waiting in the spool for Kafka", registry=self.registry)
+        # Where a page's time goes: navigate, wait (readiness and interact), html, parse, publish.
+        self.phase_seconds = Histogram(
+            "scrapeline_page_phase_seconds", "Seconds of one page in one phase", ["plugin", "phase"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=self.registry,
+        )
         self.last_tick = time.monotonic()
 
     def count(self, result: JobResult) -> None:
@@ -29,5 +34,7 @@ class DaemonMetrics:
         self.pages.labels(plugin).inc()
         self.records.labels(plugin).inc(len(result.records))
         self.retries.labels(plugin).inc(result.attempts - 1)
+        for phase, seconds in result.timings.items():
+            self.phase_seconds.labels(plugin, phase).observe(seconds)
         if result.error:
             self.failures.labels(plugin).inc()

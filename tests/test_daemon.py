@@ -95,6 +95,8 @@ def test_two_scheduled_rounds_then_sigterm_stops_cleanly(settings):
         assert health["ok"] and health["workers_alive"] == 2
         text = urllib.request.urlopen(f"{metrics}/metrics", timeout=5).read().decode()
         assert 'scrapeline_rounds_total{plugin="coinmarketcap"}' in text
+        for phase in ("navigate", "wait", "html", "parse", "publish"):
+            assert f'scrapeline_page_phase_seconds_count{{phase="{phase}",plugin="coinmarketcap"}} 2.0' in text
         workers = worker_pids(process.pid)
         assert len(workers) == 2 and browsers_of(workers)
         process.send_signal(signal.SIGTERM)
