@@ -38,6 +38,14 @@ CHROMIUM_FLAGS = (
     "--disable-quic",
     "--disable-extensions",
     "--mute-audio",
+    # Memory (docs/performance.md): no software GL in the GPU process, no crash handler, and none
+    # of the renderers a headless scraper never uses: the omnibox popup's WebUI (~40 MB), a spare
+    # renderer kept warm, pages kept for back/forward. [browser] extra_args' own --disable-features
+    # replaces this list (Chromium keeps the last).
+    "--disable-software-rasterizer",
+    "--disable-breakpad",
+    "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup,SpareRendererForSitePerProcess,BackForwardCache,"
+    "Translate,OptimizationHints,MediaRouter",
 )
 BROWSER_BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = (
