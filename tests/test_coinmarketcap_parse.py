@@ -3,7 +3,7 @@
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import REAL_PAGES, SITES
+from conftest import SITES
 from fixtures.cmc_site import coins, usd
 from plugins.coinmarketcap import CoinMarketCap, records_from_next_data, records_from_table
 from scrapers import Page
@@ -81,15 +81,9 @@ REAL_LISTINGS = {
 }
 
 
-def test_real_listing_pages_when_present():
-    # Not a parametrised test: an empty parameter set would be reported as a skip.
-    for name in REAL_LISTINGS:
-        if (REAL_PAGES / "coinmarketcap" / name).is_file():
-            check_real_listing(name)
-
-
-def check_real_listing(name):
-    page = soup(REAL_PAGES / "coinmarketcap" / name)
+@pytest.mark.parametrize("name", list(REAL_LISTINGS))
+def test_real_listing_pages(real_pages, name):
+    page = soup(real_pages / "coinmarketcap" / name)
     from_json, from_table = records_from_next_data(page), records_from_table(page)
     assert (len(from_json), len(from_table)) == REAL_LISTINGS[name]
     btc_json = next(r for r in from_json if r["slug"] == "bitcoin")

@@ -4,7 +4,6 @@ import pytest
 from bs4 import BeautifulSoup
 from elasticsearch import Elasticsearch
 
-from conftest import REAL_PAGES
 from fixtures.off_site import PRODUCTS, ROOT, product_path
 from dev_env import consume_all, read_topic
 from pipeline.envelope import failed_pages_topic
@@ -69,17 +68,17 @@ def test_rate_limits_follow_the_site_policy_by_default():
     assert plugin.settings["user_agent"].startswith("scrapeline/")
 
 
-def test_real_listing_pages_when_present():
-    expected_counts = {
-        "listing-facet-brand-bel-2025-06-15.html": 50,
-        "listing-facet-nutrition-grade-c-2025-06-15.html": 50,
-        "listing-state-photos-uploaded-2015-05-23.html": 20,
-    }
-    for name, count in expected_counts.items():
-        path = REAL_PAGES / "openfoodfacts" / name
-        if path.is_file():
-            links = product_links(BeautifulSoup(path.read_text(encoding="utf-8"), "lxml"))
-            assert len(links) == count and all("/product/" in link for link in links)
+@pytest.mark.parametrize(
+    "name, count",
+    [
+        ("listing-facet-brand-bel-2025-06-15.html", 50),
+        ("listing-facet-nutrition-grade-c-2025-06-15.html", 50),
+        ("listing-state-photos-uploaded-2015-05-23.html", 20),
+    ],
+)
+def test_real_listing_pages(real_pages, name, count):
+    links = product_links(BeautifulSoup((real_pages / "openfoodfacts" / name).read_text(encoding="utf-8"), "lxml"))
+    assert len(links) == len(set(links)) == count and all("/product/" in link for link in links)
 
 
 @pytest.mark.usefixtures("chromium")
