@@ -204,7 +204,7 @@ def search_api_url(base: str, listing_path: str, page: int, page_size: int) -> s
     parts = [part for part in listing_path.strip().strip("/").split("/") if part]
     if parts and parts[0] == "facets":
         parts = parts[1:]
-    if len(parts) != 2:
+    if len(parts) != 2 or not re.fullmatch(r"[a-z][a-z-]*", parts[0]) or parts[0] == "cgi":
         raise ValueError(f"[plugin:openfoodfacts] listings: {listing_path!r} is not a facet path such as /facets/brands/bel")
     facet, value = parts
     singular = facet[:-3] + "y" if facet.endswith("ies") else facet.rstrip("s")
@@ -224,7 +224,7 @@ def record_from_api_product(product: dict[str, Any], code: Any = None) -> dict[s
         "categories": _names(product.get("categories")),
         "labels": _names(product.get("labels")),
         "countries": _names(product.get("countries")),
-        "nutriscore_grade": product.get("nutriscore_grade") or product.get("nutrition_grade_fr") or None,
+        "nutriscore_grade": _grade(product.get("nutriscore_grade")) or _grade(product.get("nutrition_grade_fr")),
         "nova_group": product.get("nova_group") or None,
         "ecoscore_grade": _grade(product.get("ecoscore_grade")),
         "energy_kcal": _kcal(nutriments),
