@@ -33,6 +33,7 @@ from pipeline.documents import index_actions, kind_indices
 from pipeline.envelope import records_topic_pattern
 from pipeline.indexer import BulkIndexer, BulkOutcome, TransientIndexError
 from pipeline.normalise import KindSchemas, Unindexable, normalise
+from pipeline.partition_watch import PartitionWatch
 from scrapeline.convert import utc_now_iso
 from scrapeline.settings import Settings
 
@@ -69,10 +70,6 @@ class RecordConsumer:
         self._paused = False
         # monotonic time of the last poll: the health check's "is the loop turning"
         self.last_loop = time.monotonic()
-        # Partitions: whether any were ever assigned, and since when none are while records topics exist.
-        self.ever_assigned = False
-        self._unassigned_since: float | None = time.monotonic()
-        self._topics_checked_at = float("-inf")
         # Why run() stopped without ever reading a partition, when it did.
         self.gave_up: str | None = None
         self._touched_kinds: set[str] = set()
@@ -80,6 +77,7 @@ class RecordConsumer:
         self._consumer = make_consumer(settings.kafka, group_id=group_id)
         self._pattern = re.compile(records_topic_pattern(settings.kafka.topic_prefix))
         self._consumer.subscribe(pattern=self._pattern.pattern, listener=_PauseNewPartitions(self))
+        self.partitions = PartitionWatch(self._consumer, self._pattern)
         self._dead_letters = DeadLetterWriter(settings.kafka, make_producer(settings.kafka))
         self._indexer = BulkIndexer(make_elasticsearch(settings.elasticsearch), settings.elasticsearch)
 
@@ -97,16 +95,16 @@ class RecordConsumer:
             while not self.stop.is_set():
                 polled = self._consumer.poll(timeout_ms=0 if in_flight else 500)
                 self.last_loop = time.monotonic()
-                self._watch_assignment()
+                self.partitions.check()
                 messages = [m for part in polled.values() for m in part]
                 if messages:
                     batch = self._prepare(messages)
                     last_message = time.monotonic()
                 elif in_flight is None:
-                    if self._unassigned_since is not None:
+                    if self.partitions.waiting:
                         # Waiting for partitions is not idleness; but a bounded run does not wait for ever.
                         last_message = time.monotonic()
-                        if (drain or until_idle is not None) and self.unassigned_seconds() >= self.settings.kafka.assignment_grace_s:
+                        if (drain or until_idle is not None) and self.partitions.unassigned_seconds() >= self.settings.kafka.assignment_grace_s:
                             self._give_up()
                             break
                         continue
@@ -148,30 +146,11 @@ class RecordConsumer:
     def unassigned_seconds(self) -> float:
         """How long this member has had no partition while records topics exist (0 while it has some,
         or while there is nothing to assign): a stuck group join or a stale member holding them."""
-        since = self._unassigned_since
-        return 0.0 if since is None else time.monotonic() - since
-
-    def _watch_assignment(self) -> None:
-        if self._consumer.assignment():
-            self.ever_assigned = True
-            self._unassigned_since = None
-            return
-        now = time.monotonic()
-        if now - self._topics_checked_at < 5.0:  # a metadata request: not on every poll
-            return
-        self._topics_checked_at = now
-        try:
-            exists = any(self._pattern.match(topic) for topic in self._consumer.topics())
-        except KafkaError:
-            return  # Kafka is unreachable: that is reported elsewhere, keep the last answer
-        if not exists:
-            self._unassigned_since = None
-        elif self._unassigned_since is None:
-            self._unassigned_since = now
+        return self.partitions.unassigned_seconds()
 
     def _give_up(self) -> None:
         grace = self.settings.kafka.assignment_grace_s
-        if self.ever_assigned:
+        if self.partitions.ever_assigned:
             log.warning("no partition assigned for %g s ([kafka] assignment_grace_s); stopping", grace)
             return
         self.gave_up = (

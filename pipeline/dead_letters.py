@@ -46,7 +46,7 @@ class DeadLetterWriter:
             where = (message.topic, message.partition, message.offset)
             if where not in self._logged:
                 self._logged.add(where)
-                log.error("dead-lettered %s[%d]@%d: %s", *where, why)
+                log.error("dead-lettered %s[%d]@%d: %.500s", *where, why)
             futures.append(self._send(message, why))
         try:
             self._producer.flush(timeout=self.settings.request_timeout_ms / 1000)
