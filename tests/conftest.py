@@ -59,6 +59,28 @@ def chromium() -> None:
 
 
 @pytest.fixture(scope="session")
+def grid(chromium, tmp_path_factory: pytest.TempPathFactory):
+    """A Selenium Grid (the standalone server, one node of two Chromium slots) on a free loopback port."""
+    from grid_server import GridServer, GridUnavailable
+    from scrapeline.settings import BrowserSettings
+    from scrapers.browser import resolve_binary, resolve_driver
+
+    server = GridServer(tmp_path_factory.mktemp("grid"), driver=resolve_driver(BrowserSettings()), binary=resolve_binary(BrowserSettings()) or "")
+    try:
+        server.start()
+    except GridUnavailable as exc:
+        require(False, f"Selenium Grid unavailable: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def grid_settings(settings: Settings, grid) -> Settings:
+    """``settings`` with ``[browser] remote_url`` on the session's Grid."""
+    return settings.replace("browser", remote_url=grid.url)
+
+
+@pytest.fixture(scope="session")
 def real_pages() -> Path:
     """The saved real pages (never committed): skip locally without them, fail under CI=true."""
     require((REAL_PAGES / "SOURCES.md").is_file(), f"the saved real pages are not at {REAL_PAGES} (set SCRAPELINE_REAL_PAGES)")

@@ -30,10 +30,11 @@ def services():
     return yaml.safe_load(COMPOSE.read_text())["services"]
 
 
-def test_compose_file_passes_docker_compose_config():
+@pytest.mark.parametrize("profile", [[], ["--profile", "grid"]], ids=["default", "grid"])
+def test_compose_file_passes_docker_compose_config(profile):
     command = compose_command()
     require(command is not None, "neither `docker compose` nor `docker-compose` is installed (apt-get install docker-compose)")
-    done = subprocess.run([*command, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent"})
+    done = subprocess.run([*command, *profile, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent"})
     assert done.returncode == 0, done.stderr
 
 
@@ -59,6 +60,26 @@ def test_scrapeline_services_run_commands_and_settings_the_code_accepts(name):
     assert settings.elasticsearch.number_of_replicas == 0  # one node
     host, port = settings.kafka.bootstrap_servers[0].split(":")
     assert host in services() and f"://:{port}" in services()["kafka"]["environment"]["KAFKA_LISTENERS"]
+
+
+def test_the_grid_profile_points_a_producer_at_a_hub_that_its_chromium_nodes_join():
+    grid = {name: service for name, service in services().items() if "grid" in service.get("profiles", [])}
+    assert set(grid) == {"selenium-hub", "chromium", "producer-grid"}
+    assert all("profiles" not in service for name, service in services().items() if name not in grid)  # the default stack as before
+    hub, node, producer = grid["selenium-hub"], grid["chromium"], grid["producer-grid"]
+    assert re.fullmatch(r"selenium/hub:\$\{SELENIUM_VERSION:-4\.\d+\.\d+-\d{8}\}", hub["image"])  # pinned, and 4.x
+    assert node["image"] == hub["image"].replace("selenium/hub:", "selenium/node-chromium:")  # the same release
+    assert node["environment"]["SE_EVENT_BUS_HOST"] == "selenium-hub" and "ports" not in node  # --scale chromium=N
+    # Compose's defaults for ${VAR:-default}, as `docker compose config` fills them in.
+    environ = {key: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value)) for key, value in producer["environment"].items()}
+    settings = load_settings(ROOT / "config.ini", environ=environ)
+    assert settings.browser.remote_url == "http://selenium-hub:4444" and "4444:4444" in hub["ports"][0]
+    assert producer["depends_on"]["selenium-hub"] == {"condition": "service_healthy"} and hub["healthcheck"]["test"]
+    assert settings.pool.workers <= int(node["environment"]["SE_NODE_MAX_SESSIONS"])  # one node's slots
+    # A queued browser request gives up before the pool gives up on the worker waiting for it.
+    assert int(hub["environment"]["SE_SESSION_REQUEST_TIMEOUT"]) < settings.pool.job_timeout
+    intervals = [int(values["interval"]) for values in settings.plugins.values() if values.get("interval", "").isdigit()]
+    assert int(node["environment"]["SE_NODE_SESSION_TIMEOUT"]) > max(intervals)  # sessions outlive the pause between rounds
 
 
 @pytest.mark.parametrize("dockerfile, browser", [("Dockerfile_producer", True), ("Dockerfile_consumer", False)])
