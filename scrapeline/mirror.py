@@ -17,6 +17,12 @@ from scrapeline.http_server import BackgroundHTTPServer, QuietHandler
 
 
 class _MirrorHandler(QuietHandler, SimpleHTTPRequestHandler):
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the browser stopped the page (window.stop) before this answer was read
+
     def send_head(self):  # type: ignore[no-untyped-def] - the base class's signature
         # No file name holds a NUL byte; the base class would fail on one with a ValueError.
         if "\x00" in unquote(self.path):
