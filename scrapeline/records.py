@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from scrapeline.convert import to_bool, to_float, to_int, to_iso_timestamp, to_str_list
+from scrapeline.convert import to_bool, to_float, to_int, to_iso_timestamp, to_quantity, to_str_list
 
 # The field types a schema may declare. "timestamp" is an ISO 8601 string in UTC;
 # "text" is a long string (full-text searchable), "str" an exact keyword.
@@ -53,7 +53,7 @@ class Schema:
             if name not in self.fields:
                 raise RecordError(f"id field {name!r} is not among the schema's fields")
 
-    def validate(self, record: Mapping[str, Any]) -> dict[str, Any]:
+    def validate(self, record: Mapping[str, Any], locale: str | None = None) -> dict[str, Any]:
         """Return the record normalised: every schema field present (missing ones as ``None``) and typed.
 
         Text is converted with the shared converters of :mod:`scrapeline.convert`:
@@ -67,7 +67,7 @@ class Schema:
             raise RecordError(f"fields not in the schema: {', '.join(sorted(unknown))}")
         clean: dict[str, Any] = {}
         for name, kind in self.fields.items():
-            clean[name] = normalise_value(name, kind, record.get(name))
+            clean[name] = normalise_value(name, kind, record.get(name), locale)
         for name in self.id_fields:
             if clean[name] in (None, ""):
                 raise RecordError(f"id field {name!r} is empty")
@@ -123,11 +123,22 @@ NORMALISERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def normalise_value(name: str, kind: str, value: Any) -> Any:
-    """``value`` as schema type ``kind``; :class:`RecordError` names the field when it cannot be."""
+# Field type -> converter of page text in a given locale (decimal mark, month names, date order).
+LOCALISED_NORMALISERS: dict[str, Callable[[str, str], Any]] = {
+    "int": lambda text, locale: to_int(text, locale=locale),
+    "float": lambda text, locale: to_quantity(text, locale=locale),
+    "timestamp": lambda text, locale: to_iso_timestamp(text, locale=locale),
+}
+
+
+def normalise_value(name: str, kind: str, value: Any, locale: str | None = None) -> Any:
+    """``value`` as schema type ``kind`` (page text read in ``locale`` when given); :class:`RecordError`
+    names the field when it cannot be."""
     if value is None:
         return None
     try:
+        if locale and isinstance(value, str) and kind in LOCALISED_NORMALISERS:
+            return LOCALISED_NORMALISERS[kind](value, locale)
         return NORMALISERS[kind](value)
     except (ValueError, TypeError, OverflowError, AttributeError) as exc:
         raise RecordError(f"field {name!r}: expected {kind}, got {type(value).__name__} {value!r} ({exc})") from None

@@ -150,6 +150,9 @@ class Plugin:
         "requests_per_minute": 0.0,
         # Skip pages the site's robots.txt disallows for our User-Agent.
         "obey_robots": True,
+        # The language pages show numbers and dates in (e.g. "de": "2.450,5" and "22. November 2026"):
+        # the schema reads text fields in it. Empty: the separators are guessed, dates read in English.
+        "locale": "",
         # Resource blocking over [browser]'s (scrapers/blocking.py): empty means as in [browser],
         # "none" means nothing. Types: image, media, font, stylesheet, script; hosts: patterns or "self".
         "block_resources": "",

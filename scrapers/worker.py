@@ -222,7 +222,7 @@ class PageWorker:
                 result.invalid.append((f"parse() yielded a {type(item).__name__}, not a dict or Request", {}))
                 continue
             try:
-                record = plugin.schema.validate(item)
+                record = plugin.schema.validate(item, locale=str(plugin.settings["locale"]) or None)
             except RecordError as exc:
                 result.invalid.append((str(exc), _printable(item)))
                 continue

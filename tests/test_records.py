@@ -13,6 +13,21 @@ def test_validate_fills_missing_fields_with_none_and_types_numbers():
 
 
 @pytest.mark.parametrize(
+    "locale, shown, expected",
+    [
+        (None, {"price": "2.450 €", "rank": "#3"}, {"price": 2.45, "rank": 3}),
+        ("de", {"price": "2.450 €", "rank": "1.024"}, {"price": 2450.0, "rank": 1024}),
+        ("de", {"price": "2.450,75 €", "seen": "22. November 2026"}, {"price": 2450.75, "seen": "2026-11-22T00:00:00Z"}),
+        ("fr", {"price": "2 450,75 €"}, {"price": 2450.75}),
+        ("de", {"price": 3.5, "rank": 7}, {"price": 3.5, "rank": 7}),  # numbers stay numbers
+    ],
+)
+def test_validate_reads_page_text_in_the_plugins_locale(locale, shown, expected):
+    record = SCHEMA.validate({"slug": "btc", **shown}, locale=locale)
+    assert {key: record[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize(
     "record, message",
     [
         ({"slug": "btc", "price": "one dollar"}, "field 'price': expected float, got str 'one dollar'"),
@@ -50,7 +65,7 @@ def test_envelope_round_trip_and_poison():
         (b"[1]", "not a JSON object"),
         (b'{"schema": 99}', "envelope schema 99"),
         (b'{"schema": 1, "plugin": "x"}', "envelope field 'kind'"),
-        (b"\xff\xfe", "not JSON"),
+        (b"\xff\xfe", "not UTF-8"),
         (None, "tombstone"),
     ]:
         with pytest.raises(EnvelopeError, match=reason):
