@@ -112,6 +112,18 @@ def test_blocked_resource_types_are_never_fetched(browser_settings, site, blocke
         assert fetched == set()
 
 
+def test_stylesheets_are_blocked_through_the_devtools_protocol(browser_settings, site):
+    # No start-up flag blocks stylesheets: this passes only where CDP is reachable, the Grid included.
+    site.page("/look.css", "body { color: red }", "text/css")
+    url = site.page("/styled", '<html><head><link rel="stylesheet" href="/look.css"></head><body><div class="item">x</div></body></html>')
+    from scrapers import js
+
+    settings = browser_settings.with_plugin_values("lab", block_resources="stylesheet")
+    result = run_one(settings, url, wait_for=js("document.readyState === 'complete'"))
+    assert result.error is None and len(result.records) == 1
+    assert "/look.css" not in site.requests
+
+
 def test_an_unknown_resource_type_is_a_clear_error(chromium, site):
     settings = Settings().replace("pool", retries=0).with_plugin_values("lab", block_resources="image,pictures")
     result = run_one(settings, site.page("/x", "<div class=item>x</div>"), wait_for=".item")
