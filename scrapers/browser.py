@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import tempfile
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,6 +209,17 @@ def start_browser(settings: BrowserSettings, profile: BrowserProfile = BrowserPr
         browser.quit()
         raise BrowserUnavailable(f"the new browser did not take its settings: {_first_line(exc)}") from None
     return browser
+
+
+def end_remote_session(remote_url: str, session_id: str | None, timeout: float = 5.0) -> None:
+    """Free a Grid slot whose worker is gone: DELETE the session (a worker killed cannot quit it)."""
+    if not remote_url or not session_id:
+        return
+    request = urllib.request.Request(f"{remote_url.rstrip('/')}/session/{session_id}", method="DELETE")
+    try:
+        urllib.request.urlopen(request, timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        log.info("could not end Grid session %s: %s", session_id, exc)
 
 
 def execute_cdp(driver: WebDriver, method: str, params: dict | None = None) -> dict:

@@ -39,6 +39,8 @@ class JobResult:
     timings: dict[str, float] = field(default_factory=dict)
     # Seconds the site asked us to wait (Retry-After of a 429/503), when it said.
     retry_after: float | None = None
+    # The worker's Selenium Grid session, so the pool can end it if the worker has to be killed.
+    browser_session: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -21,6 +21,7 @@ from typing import Callable, Iterable
 
 from scrapeline.records import ScrapedRecord
 from scrapeline.settings import Settings
+from scrapers.browser import end_remote_session
 from scrapers.jobs import FailedPage, Job, JobResult
 from scrapers.plugin import Plugin
 from scrapers.politeness import Politeness
@@ -43,6 +44,8 @@ class _WorkerHandle:
     conn: Connection
     job: Job | None = None
     since: float = 0.0
+    # Its browser's Selenium Grid session, ended by the pool if the worker must be killed.
+    session: str | None = None
 
 
 @dataclass
@@ -123,6 +126,7 @@ class ScrapePool:
             _kill_group(worker.process)
             worker.process.join(5)
             worker.conn.close()
+            end_remote_session(self.settings.browser.remote_url, worker.session)
         self._workers.clear()
         self.politeness.close()
 
@@ -245,6 +249,7 @@ class ScrapePool:
             if worker.conn in ready:
                 try:
                     results.append(worker.conn.recv())
+                    worker.session = results[-1].browser_session or worker.session
                     worker.job = None
                     self.politeness.release(job.request.url)
                     continue
@@ -306,6 +311,7 @@ class ScrapePool:
         _kill_group(old.process)
         old.process.join(5)
         old.conn.close()
+        end_remote_session(self.settings.browser.remote_url, old.session)
         self._workers[index] = self._spawn()
         return self._workers[index]
 

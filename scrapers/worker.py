@@ -17,14 +17,14 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any, Mapping
 
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import InvalidSessionIdException, WebDriverException
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from scrapeline.convert import utc_now_iso
 from scrapeline.records import RecordError, ScrapedRecord
 from scrapeline.settings import Settings
 from scrapers.blocking import Blocking
-from scrapers.browser import WAIT_SLICE_S, Browser, BrowserProfile, BrowserUnavailable, start_browser
+from scrapers.browser import WAIT_SLICE_S, Browser, BrowserProfile, BrowserUnavailable, end_remote_session, start_browser
 from scrapers.http_fetch import HttpFetcher, HttpFetchError
 from scrapers.jobs import Job, JobResult
 from scrapers.navigation import NavigationFailed, NavigationTimeout, navigate, parse_retry_after, retry_after_s, snapshot
@@ -92,6 +92,8 @@ class PageWorker:
             result.error = f"{job.plugin} failed on {job.request.url}: {type(exc).__name__}: {exc}"
         result.attempts = max(1, result.attempts)
         result.seconds = time.monotonic() - started
+        if self.settings.browser.remote_url and self._browser is not None:
+            result.browser_session = self._browser.driver.session_id
         return result
 
     def close(self) -> None:
@@ -124,6 +126,7 @@ class PageWorker:
     def _load_in_browser(self, plugin: Plugin, request: Request, timings: dict[str, float]) -> Page:
         browser = self._ready_browser(plugin, request)
         driver = browser.driver
+        reused = self._pages_on_browser > 0
         self._pages_on_browser += 1
         wait_timeout = float(plugin.settings["wait_timeout"])
         try:
@@ -147,6 +150,12 @@ class PageWorker:
             timings["html"] = time.monotonic() - html_started
         except (NavigationTimeout, NavigationFailed) as exc:
             raise PageLoadError(f"{request.url}: {exc}") from None
+        except InvalidSessionIdException:
+            self._drop_browser()
+            if reused:  # a Grid ends a session left idle too long: that costs a new session, not an attempt
+                log.info("the browser session had ended (idle on the Grid?); starting a new one")
+                return self._load_in_browser(plugin, request, timings)
+            raise PageLoadError(f"{request.url}: the browser session ended") from None
         except WebDriverException as exc:
             # The browser may be gone; start a fresh one for the next try.
             self._drop_browser()
@@ -190,7 +199,12 @@ class PageWorker:
         if self._browser is not None and (recycle or profile != self._browser_profile):
             self._drop_browser()
         if self._browser is None:
-            self._browser = start_browser(self.settings.browser, profile)
+            try:
+                self._browser = start_browser(self.settings.browser, profile)
+            except BrowserUnavailable as exc:
+                if self.settings.browser.remote_url:
+                    raise PageLoadError(str(exc)) from None  # a full or restarting Grid: worth another try
+                raise
             self._browser_profile = profile
             self._pages_on_browser = 0
         return self._browser
@@ -305,7 +319,14 @@ def _die_with_parent() -> None:
         pass  # not Linux: the pipe closing still stops the worker
 
 
+# The running worker, so that a SIGTERM can free its Grid session before the group dies.
+_current_worker: PageWorker | None = None
+
+
 def _kill_own_group(signum: int, frame: object) -> None:
+    worker = _current_worker
+    if worker is not None and worker._browser is not None and worker.settings.browser.remote_url:
+        end_remote_session(worker.settings.browser.remote_url, worker._browser.driver.session_id, timeout=2.0)
     # The browser's processes share this group: none outlives the worker.
     os.killpg(0, signal.SIGKILL)
 
@@ -320,7 +341,8 @@ def worker_main(settings: Settings, conn: Connection, log_level: int) -> None:
     if os.getppid() != parent:
         return  # the pool died before the death signal was armed
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-    worker = PageWorker(settings)
+    global _current_worker
+    worker = _current_worker = PageWorker(settings)
     try:
         while True:
             try:
