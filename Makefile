@@ -55,6 +55,12 @@ $(VENV)/.test-plugin: $(VENV)/.installed tests/plugin_package/pyproject.toml
 	$(BIN)/pip install -q --no-deps -e tests/plugin_package
 	touch $@
 
+# The scrapers bench/peers.py compares scrapeline with, in a venv of their own, on the system Chromium.
+bench-peers-venv:
+	$(PYTHON) -m venv .bench-venv
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 .bench-venv/bin/pip install -q 'crawlee[playwright]==1.11.0' scrapy==2.19.0 \
+	  scrapy-playwright==0.0.48 playwright==1.65.2 beautifulsoup4 lxml
+
 dev-up: install
 	$(SL) dev up
 

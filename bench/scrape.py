@@ -1,23 +1,30 @@
-"""Scrape throughput and memory, three ways, side by side in one run (not a test: nothing is asserted).
+"""Scrape throughput and browser memory, three ways, side by side in one run (not a test: nothing is asserted).
 
-  (a) scrapeline's pool with W workers (one reused browser each, plugin parse, schema checks)
-  (b) a raw loop: W processes, each one browser doing get + wait + page_source + the same parse
+  (a) pool:  scrapeline's pool with W workers (one reused browser each, plugin wait_for, interact,
+             parse, schema checks, records back to the parent)
+  (b) raw:   W processes, each one reused browser doing get + wait + page_source + the same parse
   (c) naive: W processes starting a new browser for every page
 
-Every variant loads the same P distinct URLs of a 100-row CoinMarketCap listing served on loopback,
-and pays for starting its browsers inside the timing. Usage:
+Every variant loads P distinct URLs of the 100-row CoinMarketCap fixture listing served on loopback
+(the naive one the first --naive-pages of them: it is slow, and pages/s is what counts), and pays
+for starting its browsers inside the timing. For each W in --workers the three variants run
+alternately, --repeat times each; medians are reported. Memory is the proportional set size (PSS:
+pages shared between processes counted once) of each browser, ChromeDriver and its Chromium
+processes together, sampled every 0.5 s; a run's figure is its highest sample. The last line printed
+is JSON with the headline figures (pool/raw, pool/naive and PSS per browser at W = 2). Usage:
 
-    .venv/bin/python bench/scrape.py [--pages 60] [--workers 2] [--repeat 3]
+    .venv/bin/python bench/scrape.py [--pages 100] [--workers 1,2,4] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import shutil
+import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,46 +33,19 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from browser_memory import Sampler, per_browser_pss_mb  # noqa: E402
 from plugins.coinmarketcap import CoinMarketCap  # noqa: E402
 from scrapeline.mirror import MirrorServer  # noqa: E402
-from scrapeline.settings import BrowserSettings, Settings  # noqa: E402
+from scrapeline.settings import Settings  # noqa: E402
 from scrapers import Page  # noqa: E402
+from scrapers.browser import CHROMIUM_FLAGS  # noqa: E402
 from scrapers.pool import ScrapePool  # noqa: E402
 
 LISTING = ROOT / "tests" / "fixtures" / "sites" / "coinmarketcap" / "index.html"
-WAIT_FOR = CoinMarketCap.wait_for
-
-
-class PeakMemory:
-    """Samples the resident memory of each child process tree of this process (one per worker)."""
-
-    def __init__(self) -> None:
-        self.peak_total = 0.0
-        self.peak_per_worker = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> "PeakMemory":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.wait(0.1):
-            trees = []
-            for child in me.children():
-                try:
-                    processes = [child, *child.children(recursive=True)]
-                    trees.append(sum(p.memory_info().rss for p in processes if p.is_running()) / 1e6)
-                except psutil.Error:
-                    continue
-            if trees:
-                self.peak_total = max(self.peak_total, sum(trees))
-                self.peak_per_worker = max(self.peak_per_worker, max(trees))
+# What the plugin's readiness predicate amounts to on this static page once it is parsed (the raw
+# loops' `get` returns at DOMContentLoaded): the embedded listing is there.
+RAW_WAIT = "script#__NEXT_DATA__"
+VARIANTS = ("pool", "raw", "naive")
 
 
 def _parse(url: str, html: str) -> int:
@@ -73,24 +53,21 @@ def _parse(url: str, html: str) -> int:
 
 
 def _raw_worker(urls: "multiprocessing.Queue[str | None]", counts: "multiprocessing.Queue[int]", fresh_browser_per_page: bool) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    from scrapers.browser import start_browser
+    from raw_chrome import start_chrome
 
     browser = None
-    while (url := urls.get()) is not None:
-        if browser is None:
-            browser = start_browser(BrowserSettings())
-        browser.driver.get(url)
-        WebDriverWait(browser.driver, 20).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, WAIT_FOR)))
-        counts.put(_parse(url, browser.driver.page_source))
-        if fresh_browser_per_page:
+    try:
+        while (url := urls.get()) is not None:
+            if browser is None:
+                browser = start_chrome(CHROMIUM_FLAGS)
+            html, _ = browser.render(url, RAW_WAIT)
+            counts.put(_parse(url, html))
+            if fresh_browser_per_page:
+                browser.quit()
+                browser = None
+    finally:
+        if browser is not None:
             browser.quit()
-            browser = None
-    if browser is not None:
-        browser.quit()
 
 
 def run_raw(urls: list[str], workers: int, fresh_browser_per_page: bool) -> tuple[float, int]:
@@ -105,62 +82,92 @@ def run_raw(urls: list[str], workers: int, fresh_browser_per_page: bool) -> tupl
     for process in processes:
         process.start()
     records = sum(counts.get() for _ in urls)
+    elapsed = time.perf_counter() - started
     for process in processes:
         process.join()
-    return time.perf_counter() - started, records
+    return elapsed, records
 
 
 def run_pool(base_url: str, pages: int, workers: int) -> tuple[float, int]:
-    settings = Settings().replace("pool", workers=workers, retries=0)
+    settings = Settings().replace("pool", workers=workers, retries=0, domain_concurrency=workers)
     settings = settings.with_plugin_values("coinmarketcap", base_url=base_url, pages=str(pages), max_pages=str(pages), obey_robots="false")
     records: list = []
     started = time.perf_counter()
     with ScrapePool(settings, records.append) as pool:
         report = pool.run_round(["coinmarketcap"])
-    elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started
     assert report.plugins["coinmarketcap"].errors == 0, report
     return elapsed, len(records)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=60)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each variant, alternating; the best counts")
+    parser.add_argument("--pages", type=int, default=100)
+    parser.add_argument("--naive-pages", type=int, default=20, help="pages of the naive variant (a browser start each)")
+    parser.add_argument("--workers", default="1,2,4", help="comma-separated worker counts")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each variant, alternating; medians are reported")
     args = parser.parse_args()
+    worker_counts = [int(w) for w in args.workers.split(",")]
 
     folder = Path(tempfile.mkdtemp(prefix="scrapeline-bench-"))
     shutil.copy(LISTING, folder / "index.html")
     for page in range(2, args.pages + 1):
         shutil.copy(LISTING, folder / f"index@page={page}.html")
+    me = psutil.Process()
+    # workers -> variant -> [(pages/s, records per page, peak PSS of one browser, median PSS of one browser)]
+    runs: dict[int, dict[str, list[tuple[float, float, float, float]]]] = {w: {v: [] for v in VARIANTS} for w in worker_counts}
     with MirrorServer(folder) as site:
         plugin = CoinMarketCap({"base_url": site.url, "pages": args.pages})
         urls = [request.url for request in plugin.start_requests()]
         variants = {
-            "(a) scrapeline pool": lambda: run_pool(site.url, args.pages, args.workers),
-            "(b) raw loop, reused browsers": lambda: run_raw(urls, args.workers, fresh_browser_per_page=False),
-            "(c) naive, a browser per page": lambda: run_raw(urls, args.workers, fresh_browser_per_page=True),
+            "pool": lambda w: (args.pages, run_pool(site.url, args.pages, w)),
+            "raw": lambda w: (args.pages, run_raw(urls, w, fresh_browser_per_page=False)),
+            "naive": lambda w: (args.naive_pages, run_raw(urls[: args.naive_pages], w, fresh_browser_per_page=True)),
         }
-        # Alternating runs, best of each: on a small machine one run can be slowed by anything else.
-        results: dict[str, tuple[float, int, float, float]] = {}
-        for _ in range(args.repeat):
-            for name, run in variants.items():
-                with PeakMemory() as memory:
-                    seconds, records = run()
-                best = results.get(name, (0.0, 0, 0.0, 0.0))
-                results[name] = (
-                    max(best[0], args.pages / seconds), records, max(best[2], memory.peak_total), max(best[3], memory.peak_per_worker)
-                )
+        for repeat in range(args.repeat):
+            for workers in worker_counts:
+                # Alternate, and rotate the order between repeats: a slow spell of a busy machine
+                # then falls on different variants.
+                order = VARIANTS[repeat % 3:] + VARIANTS[: repeat % 3]
+                for name in order:
+                    with Sampler(lambda: max(per_browser_pss_mb(me), default=0.0)) as memory:
+                        pages, (seconds, records) = variants[name](workers)
+                    runs[workers][name].append((pages / seconds, records / pages, memory.peak, memory.median))
+                    print(f"repeat {repeat + 1} W={workers} {name:6} {pages / seconds:6.2f} pages/s, {records / pages:.0f} records a page, "
+                          f"one browser {memory.peak:.0f} MB PSS at most", file=sys.stderr)
     shutil.rmtree(folder, ignore_errors=True)
+    report(args, worker_counts, runs)
 
-    print(f"{args.pages} pages of a 100-row listing on loopback, {args.workers} workers, {psutil.cpu_count()} CPUs, "
-          f"best of {args.repeat} alternating runs (peak memory: the highest seen)\n")
-    print(f"{'variant':34} {'pages/s':>8} {'records':>8} {'peak RSS MB':>12} {'per worker MB':>14}")
-    for name, (rate, records, total, per_worker) in results.items():
-        print(f"{name:34} {rate:8.2f} {records:8d} {total:12.0f} {per_worker:14.0f}")
-    a, b, c = (results[name][0] for name in variants)
-    print(f"\n(a)/(b) = {a / b:.2f}   (target >= 0.85)")
-    print(f"(a)/(c) = {a / c:.2f}   (target >= 5)")
+
+def report(args: argparse.Namespace, worker_counts: list[int], runs: dict[int, dict[str, list[tuple[float, float, float, float]]]]) -> None:
+    def median(workers: int, variant: str, index: int) -> float:
+        return statistics.median(run[index] for run in runs[workers][variant])
+
+    print(f"\n{args.pages} pages ({args.naive_pages} for naive) of a 100-row listing on loopback, {psutil.cpu_count()} CPUs, "
+          f"median of {args.repeat} alternating runs; PSS of one browser (ChromeDriver + Chromium), highest sample of a run\n")
+    print(f"{'W':>2} {'variant':6} {'pages/s':>8} {'records/page':>13} {'PSS MB, peak':>13} {'PSS MB, median':>15}")
+    by_workers = {}
+    for workers in worker_counts:
+        for name in VARIANTS:
+            print(f"{workers:2d} {name:6} {median(workers, name, 0):8.2f} {median(workers, name, 1):13.0f} "
+                  f"{median(workers, name, 2):13.0f} {median(workers, name, 3):15.0f}")
+        pool, raw, naive = (median(workers, name, 0) for name in VARIANTS)
+        by_workers[str(workers)] = {
+            "pool_pages_per_s": round(pool, 2),
+            "raw_pages_per_s": round(raw, 2),
+            "naive_pages_per_s": round(naive, 2),
+            "pool_over_raw": round(pool / raw, 3),
+            "pool_over_naive": round(pool / naive, 2),
+            "pss_mb_per_browser": round(median(workers, "pool", 2)),
+        }
+        print(f"   pool/raw = {pool / raw:.2f}   pool/naive = {pool / naive:.2f}\n")
+    headline = by_workers.get("2") or by_workers[str(worker_counts[0])]
+    print(json.dumps({
+        "pool_over_raw": headline["pool_over_raw"],
+        "pool_over_naive": headline["pool_over_naive"],
+        "pss_mb_per_browser": headline["pss_mb_per_browser"],
+        "by_workers": by_workers,
+    }))
 
 
 if __name__ == "__main__":
