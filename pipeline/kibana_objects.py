@@ -32,10 +32,13 @@ def date_column(field: str = TIME_FIELD) -> dict[str, Any]:
 
 
 def terms_column(field: str, size: int, order_by: str | dict[str, Any] | None = None, direction: str = "desc", *,
-                 data_type: str = "string", label: str = "") -> dict[str, Any]:  # fmt: skip
-    """Top ``size`` values of ``field``, ranked by another column of the layer (its id), by a metric
-    that is not shown (a column dict), or alphabetically (None)."""
+                 data_type: str = "string", label: str = "", secondary: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+    """Top ``size`` values of ``field`` (combined with the ``secondary`` fields' values: Lens's multi-terms),
+    ranked by another column of the layer (its id), by a metric that is not shown (a column dict), or
+    alphabetically (None)."""
     params: dict[str, Any] = {"size": size, "orderDirection": direction, "otherBucket": False, "missingBucket": False}
+    if secondary:
+        params.update(secondaryFields=list(secondary), parentFormat={"id": "multi_terms"})
     if isinstance(order_by, dict):
         params.update(orderBy={"type": "custom"}, orderAgg=order_by)
     elif order_by:
@@ -130,13 +133,14 @@ def crypto_objects(prefix: str) -> Iterator[dict[str, Any]]:
     history_view, latest_view = f"{prefix}-crypto_quote-history", f"{prefix}-crypto_quote-latest"
     yield data_view(history_view, "Crypto quotes (history)", history_pattern(prefix, "crypto_quote"))
     yield data_view(latest_view, "Crypto quotes (latest)", latest_index(prefix, "crypto_quote"))
-    # The 10 largest coins by market cap: one line each.
-    top_coins = lambda: terms_column("slug", 10, metric_column("max", "market_cap_usd", "market cap"), label="coin")  # noqa: E731
+    # The 10 largest coins by market cap: one line each; prices one line per coin and source (CoinMarketCap, CoinGecko).
+    top_coins = lambda *secondary: terms_column("slug", 10, metric_column("max", "market_cap_usd", "market cap"),  # noqa: E731
+                                                label=" › ".join(("coin", *secondary)), secondary=secondary)  # fmt: skip
     charts = []
-    for field, title, operation in (("price_usd", "Price (USD) per coin", "average"),
-                                    ("market_cap_usd", "Market cap (USD) per coin", "average"),
-                                    ("change_24h", "24h change (%) per coin", "average")):  # fmt: skip
-        charts.append(xy_chart(f"{prefix}-crypto-{field}", title, history_view, date_column(), metric_column(operation, field, title), top_coins()))
+    for field, title, operation, by in (("price_usd", "Price (USD) per coin and source", "average", ("source",)),
+                                        ("market_cap_usd", "Market cap (USD) per coin", "average", ()),
+                                        ("change_24h", "24h change (%) per coin", "average", ())):  # fmt: skip
+        charts.append(xy_chart(f"{prefix}-crypto-{field}", title, history_view, date_column(), metric_column(operation, field, title), top_coins(*by)))
     for direction, title in (("desc", "Top movers: gainers (24h)"), ("asc", "Top movers: losers (24h)")):
         charts.append(table(f"{prefix}-crypto-movers-{direction}", title, latest_view, {
             "coin": terms_column("slug", 10, "change", direction, label="coin"),

@@ -46,6 +46,10 @@ FIELDS = {
     "market_cap_usd": "float",
     "volume_24h_usd": "float",
     "circulating_supply": "float",
+    "total_supply": "float",
+    "max_supply": "float",
+    # Which site the record came from: CoinGecko's records share this kind (plugins/coingecko.py).
+    "source": "str",
 }
 # Table header text (lower-case, spaces removed) -> record field.
 HEADER_FIELDS = {
@@ -111,7 +115,7 @@ class CoinMarketCap(Plugin):
         base = str(self.settings["base_url"]).rstrip("/")
         coin = record_from_coin_page(page.soup)
         if coin is not None:
-            yield {**coin, "url": f"{base}/currencies/{coin['slug']}/"}
+            yield {**coin, "source": "coinmarketcap", "url": f"{base}/currencies/{coin['slug']}/"}
             return
         coins = records_from_next_data(page.soup)
         if coins is None:
@@ -119,7 +123,7 @@ class CoinMarketCap(Plugin):
             if coins is None:
                 raise ValueError(f"{page.url}: neither __NEXT_DATA__ listing nor {TABLE} found")
         for coin in coins:
-            yield {**coin, "url": f"{base}/currencies/{coin['slug']}/"}
+            yield {**coin, "source": "coinmarketcap", "url": f"{base}/currencies/{coin['slug']}/"}
 
 
 def _next_data(soup: BeautifulSoup) -> dict[str, Any] | None:
@@ -153,6 +157,8 @@ def record_from_coin_page(soup: BeautifulSoup) -> dict[str, Any] | None:
         "market_cap_usd": statistics.get("marketCap"),
         "volume_24h_usd": detail.get("volume"),
         "circulating_supply": statistics.get("circulatingSupply"),
+        "total_supply": statistics.get("totalSupply"),
+        "max_supply": statistics.get("maxSupply"),
     }
 
 
@@ -221,6 +227,8 @@ def _record_from_json(coin: dict[str, Any]) -> dict[str, Any]:
         "market_cap_usd": quote.get("marketCap"),
         "volume_24h_usd": quote.get("volume24h"),
         "circulating_supply": coin.get("circulatingSupply"),
+        "total_supply": coin.get("totalSupply"),
+        "max_supply": coin.get("maxSupply"),
     }
 
 

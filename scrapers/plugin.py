@@ -32,7 +32,8 @@ class Request:
     meta: Mapping[str, Any] = field(default_factory=dict)
     label: str = ""
     fetch: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    # Not in repr: headers may carry credentials (an API key), and a repr ends up in logs.
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.fetch not in (None, *FETCH_MODES):

@@ -34,7 +34,7 @@ def test_scrape_then_consume_as_separate_commands(settings, chromium):
 def test_unknown_plugin_is_a_one_line_error(settings):
     done = scrapeline("scrape", "--once", "--plugin", "nope", env=server_env(settings))
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == "error: no plugin named 'nope' (known: coinmarketcap, openfoodfacts, quotes)"
+    assert done.stderr.strip().splitlines()[-1] == "error: no plugin named 'nope' (known: coingecko, coinmarketcap, openfoodfacts, quotes)"
 
 
 def test_dev_up_status_down(tmp_path, noida):

@@ -31,6 +31,8 @@ def test_next_data_gives_every_coin_with_exact_figures():
         "market_cap_usd": usd(source)["marketCap"],
         "volume_24h_usd": usd(source)["volume24h"],
         "circulating_supply": source["circulatingSupply"],
+        "total_supply": source.get("totalSupply"),
+        "max_supply": source.get("maxSupply"),
     }
     index_row = records[0]
     assert index_row["slug"] == "coinmarketcap-20-index" and index_row["rank"] is None
@@ -53,6 +55,7 @@ def test_parse_prefers_json_and_links_each_coin():
     records = list(plugin.parse(page))
     assert len(records) == 101
     assert records[1]["url"] == "http://mirror.test/currencies/bitcoin/"
+    assert {record["source"] for record in records} == {"coinmarketcap"}
     for record in records:
         plugin.schema.validate(record)
 
@@ -90,6 +93,7 @@ def test_real_listing_pages(real_pages, name):
     btc_table = next(r for r in from_table if r["slug"] == "bitcoin")
     assert btc_json["rank"] == btc_table["rank"] == 1
     assert btc_json["symbol"] == btc_table["symbol"] == "BTC"
+    assert btc_json["max_supply"] == 21000000 and btc_json["total_supply"] > 19_000_000
     # The JSON and the table are snapshots taken moments apart: close, not equal.
     assert btc_table["price_usd"] == pytest.approx(btc_json["price_usd"], rel=0.01)
     assert btc_table["market_cap_usd"] == pytest.approx(btc_json["market_cap_usd"], rel=0.02)

@@ -53,8 +53,9 @@ def test_every_chart_uses_fields_of_the_right_type_on_indices_the_consumer_write
             for column in columns:
                 if column["operationType"] == "count":
                     continue
-                assert fields[column["sourceField"]] in OPERATION_TYPES[column["operationType"]], (obj["id"], column)
-                checked += 1
+                for field in (column["sourceField"], *column.get("params", {}).get("secondaryFields", ())):
+                    assert fields[field] in OPERATION_TYPES[column["operationType"]], (obj["id"], column)
+                    checked += 1
     assert checked >= 20
 
 
@@ -64,8 +65,11 @@ def test_one_dashboard_per_built_in_kind_with_its_panels():
     assert set(boards) == {"scrapeline-crypto_quote", "scrapeline-food_product"}
     titles = {obj["id"]: obj["attributes"]["title"] for obj in objects}
     crypto = [titles[ref["id"]] for ref in boards["scrapeline-crypto_quote"]["references"]]
-    assert crypto == ["Price (USD) per coin", "Market cap (USD) per coin", "24h change (%) per coin",
+    assert crypto == ["Price (USD) per coin and source", "Market cap (USD) per coin", "24h change (%) per coin",
                       "Top movers: gainers (24h)", "Top movers: losers (24h)"]  # fmt: skip
+    # Prices one line per coin and source, so CoinMarketCap and CoinGecko compare.
+    price_split = next(o for o in objects if o["id"] == "scrapeline-crypto-price_usd")["attributes"]["state"]["datasourceStates"]["formBased"]["layers"]["layer1"]["columns"]["split"]
+    assert (price_split["sourceField"], price_split["params"]["secondaryFields"]) == ("slug", ["source"])
     food = [titles[ref["id"]] for ref in boards["scrapeline-food_product"]["references"]]
     assert food == ["Products by Nutri-Score", "Products by NOVA group", "Top brands", "Top categories"]
     panels = json.loads(boards["scrapeline-food_product"]["attributes"]["panelsJSON"])

@@ -128,4 +128,4 @@ def test_a_section_for_a_plugin_that_does_not_exist_is_a_warning_with_the_known_
     done = scrapeline_cli("plugins", "--config", str(write(tmp_path, "[plugin:coinmarkettcap]\npages = 2\n")))
     assert done.returncode == 0, done.stderr
     assert "WARNING scrapeline: [plugin:coinmarkettcap]: no plugin of that name; the section is ignored " \
-           "(known: coinmarketcap, openfoodfacts, quotes)" in done.stderr
+           "(known: coingecko, coinmarketcap, openfoodfacts, quotes)" in done.stderr
