@@ -274,6 +274,8 @@ class ScrapePool:
 
     def _account(self, result: JobResult) -> None:
         current = self._rounds[result.job.round_id]
+        if self._retry_later(current, result):
+            return
         current.outstanding -= 1
         for stats in (current.stats, self.totals):
             stats.pages += 1
@@ -281,6 +283,7 @@ class ScrapePool:
             stats.records += len(result.records)
             stats.invalid_records += len(result.invalid)
             stats.errors += 1 if result.error else 0
+        result.attempts += result.job.earlier_attempts  # the failed-page count covers every dispatch
         for reason, record in result.invalid:
             log.error("%s: invalid record from %s: %s %s", result.job.plugin, result.job.request.url, reason, record)
         if result.error:
@@ -293,6 +296,19 @@ class ScrapePool:
             self._enqueue(current, Job(result.job.plugin, request, round_id=current.id))
         if self.on_result is not None:
             self.on_result(current, result)
+
+    def _retry_later(self, current: Round, result: JobResult) -> bool:
+        """A page that named its Retry-After goes back in the queue and its host is held that long."""
+        job = result.job
+        if result.retry_after is None or not result.error or job.dispatches > self.settings.pool.retries:
+            return False
+        wait = min(result.retry_after, self.settings.pool.max_retry_after)
+        self.politeness.hold(job.request.url, wait)
+        self._pending.append(job.again(result.attempts))
+        for stats in (current.stats, self.totals):
+            stats.retries += result.attempts
+        log.info("%s: %s; its host is held %.0f s, other hosts go on", job.plugin, result.error, wait)
+        return True
 
     def _spawn(self) -> _WorkerHandle:
         parent_conn, child_conn = _CONTEXT.Pipe()
