@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pipeline.documents import history_pattern, latest_index
+from pipeline.round_reports import TIME_FIELD as ROUNDS_TIME_FIELD
+from pipeline.round_reports import rounds_index
 
 NDJSON_PATH = Path(__file__).with_name("kibana_objects.ndjson")
 DEFAULT_PREFIX = "scrapeline"
@@ -99,8 +101,8 @@ def table(object_id: str, title: str, data_view: str, columns: dict[str, dict[st
 # -- data views and dashboards --------------------------------------------------------------------
 
 
-def data_view(object_id: str, name: str, pattern: str) -> dict[str, Any]:
-    return {"id": object_id, "type": "index-pattern", "attributes": {"title": pattern, "name": name, "timeFieldName": TIME_FIELD}, "references": []}
+def data_view(object_id: str, name: str, pattern: str, time_field: str = TIME_FIELD) -> dict[str, Any]:
+    return {"id": object_id, "type": "index-pattern", "attributes": {"title": pattern, "name": name, "timeFieldName": time_field}, "references": []}
 
 
 def dashboard(object_id: str, title: str, description: str, panels: list[dict[str, Any]], time_from: str) -> dict[str, Any]:
@@ -166,8 +168,29 @@ def food_objects(prefix: str) -> Iterator[dict[str, Any]]:
     yield dashboard(f"{prefix}-food_product", "Food products", "Products by Nutri-Score, NOVA group, brand and category.", charts, "now-1y")
 
 
+def crawl_health_objects(prefix: str) -> Iterator[dict[str, Any]]:
+    """Every plugin's rounds (pipeline/round_reports.py): records, error rate and duration per round, and the alerts that fired."""
+    view = rounds_index(prefix)
+    yield data_view(view, "Scrape rounds", rounds_index(prefix), time_field=ROUNDS_TIME_FIELD)
+    per_plugin = lambda: terms_column("plugin", 20, label="plugin")  # noqa: E731
+    when = lambda: date_column(ROUNDS_TIME_FIELD)  # noqa: E731
+    charts = [
+        xy_chart(f"{prefix}-rounds-records", "Records per round", view, when(), metric_column("max", "records", "records"), per_plugin()),
+        xy_chart(f"{prefix}-rounds-error-rate", "Error rate per round", view, when(), metric_column("max", "error_rate", "failed pages (share)"), per_plugin()),
+        xy_chart(f"{prefix}-rounds-seconds", "Round duration (s)", view, when(), metric_column("max", "seconds", "seconds"), per_plugin()),
+        table(f"{prefix}-rounds-alerts", "Alerts", view, {
+            "rule": terms_column("alerts", 10, "rounds", label="rule"),
+            "plugin": terms_column("plugin", 20, "rounds", label="plugin"),
+            "rounds": metric_column("count", "", "rounds"),
+        }),
+    ]  # fmt: skip
+    yield from charts
+    yield dashboard(f"{prefix}-crawl-health", "Crawl health", "Records, failed pages and duration of every plugin's rounds; the alerts that fired.",
+                    charts, "now-7d")  # fmt: skip
+
+
 def saved_objects(prefix: str = DEFAULT_PREFIX) -> list[dict[str, Any]]:
-    objects = [*crypto_objects(prefix), *food_objects(prefix)]
+    objects = [*crypto_objects(prefix), *food_objects(prefix), *crawl_health_objects(prefix)]
     for obj in objects:
         obj["coreMigrationVersion"] = CORE_MIGRATION_VERSION
         obj["typeMigrationVersion"] = TYPE_MIGRATION_VERSIONS[obj["type"]]

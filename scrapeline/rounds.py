@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable, Sequence
 
 from pipeline.publisher import PublishError, RecordPublisher, SpoolCollector
-from scrapeline.settings import Settings
+from pipeline.round_reports import RoundReports
+from scrapeline.settings import ConfigError, Settings
 from scrapers.daemon import ScrapeDaemon
 from scrapers.jobs import FailedPage, JobResult
 from scrapers.pool import Round, ScrapePool
+from scrapers.quality import RoundChecks
 from scrapers.registry import Registry, discover, unknown_plugin_sections
 from scrapers.stats import RoundReport
 
@@ -46,6 +49,25 @@ def _selected(settings: Settings, selected: Sequence[str] | None, registry: Regi
     return registry, names
 
 
+def open_round_store(settings: Settings) -> RoundReports | None:
+    """Where rounds are kept and compared (``<index_prefix>-rounds``); None, with a warning, without Elasticsearch."""
+    try:
+        return RoundReports.open(settings.elasticsearch)
+    except ConfigError as exc:
+        log.warning("rounds are not kept and not compared with earlier ones: %s", exc)
+        return None
+
+
+def check_rounds(settings: Settings, registry: Registry, report: RoundReport) -> None:
+    """The [alerts] rules on each plugin's round of ``report``, which is kept in Elasticsearch."""
+    checks = RoundChecks(settings, open_round_store(settings))
+    ended = time.time()
+    for name, stats in report.plugins.items():
+        plugin = registry.entries[name].cls
+        checks.round_done(name, plugin.kind, list(plugin.schema.fields), stats, ended)
+    checks.close()
+
+
 def scrape_round(
     settings: Settings,
     selected: Sequence[str] | None = None,
@@ -59,6 +81,7 @@ def scrape_round(
     try:
         with ScrapePool(settings, publisher.publish, registry=registry, on_failure=failure_sink(publisher), on_result=on_result) as pool:
             report = pool.run_round(names)
+            check_rounds(settings, registry, report)
         publisher.flush()
     except PublishError as exc:
         report.problems.append(f"kafka: {exc}")
@@ -75,7 +98,8 @@ def run_daemon(settings: Settings, selected: Sequence[str] | None = None, *, max
     try:
         with ScrapePool(settings, publisher.publish, registry=registry, on_failure=failure_sink(publisher)) as pool:
             daemon = ScrapeDaemon(
-                settings, pool, names, spool_bytes=publisher.spool.pending_bytes, spool_problem=publisher.problem, max_rounds=max_rounds
+                settings, pool, names, spool_bytes=publisher.spool.pending_bytes, spool_problem=publisher.problem, max_rounds=max_rounds,
+                round_store=open_round_store(settings),
             )
             daemon.metrics.registry.register(SpoolCollector(publisher))
             code = daemon.run()

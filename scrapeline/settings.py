@@ -176,6 +176,44 @@ class DevSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Data-quality rules checked at the end of every round (scrapers/quality.py). A rule that fires gives a WARNING
+    line, scrapeline_alerts_total / scrapeline_alert_active, a mark on the round in <index_prefix>-rounds, and a webhook POST."""
+
+    # Rounds of the plugin, kept in <index_prefix>-rounds, that a new round is compared with.
+    history_rounds: int = field(default=5, metadata=COUNT)
+    # Fires when a round's records fall below this share of the median of those rounds (0: off).
+    min_records_ratio: float = field(default=0.5, metadata=NON_NEGATIVE)
+    # Fires when a field is None in more than this share of a round's valid records (1: off) ...
+    max_null_share: float = field(default=0.5, metadata={"min": 0, "max": 1})
+    # ... or than its own limit here: "plugin.field:share" or "field:share" (any plugin), comma-separated.
+    # The built-in plugins' sparse fields: CoinMarketCap's listing shows no supplies, products often lack these two.
+    field_thresholds: tuple[str, ...] = ("max_supply:1", "coinmarketcap.total_supply:1", "openfoodfacts.fiber:0.9", "openfoodfacts.ecoscore_grade:0.9")
+    # Fires when more than this share of a round's pages failed (1: off).
+    max_error_rate: float = field(default=0.2, metadata={"min": 0, "max": 1})
+    # The daemon fires when a plugin has completed no round for this many of its schedule's intervals (0: off).
+    stale_after_intervals: int = field(default=2, metadata=NON_NEGATIVE)
+    # Each alert is POSTed here as JSON, in the background; failures are logged.
+    webhook_url: str = ""
+    webhook_timeout: float = field(default=5.0, metadata=POSITIVE)
+
+    def __post_init__(self) -> None:
+        for entry in self.field_thresholds:
+            name, _, share = entry.rpartition(":")
+            try:
+                valid = bool(name.strip()) and 0 <= float(share) <= 1
+            except ValueError:
+                valid = False
+            if not valid:
+                raise ConfigError(f"[alerts] field_thresholds: expected plugin.field:share or field:share with a share from 0 to 1, got {entry!r}")
+
+    def null_share_limit(self, plugin: str, name: str) -> float:
+        """The null share above which ``name`` of ``plugin`` fires: its own entry, else the field's, else max_null_share."""
+        limits = {key.strip(): float(share) for key, _, share in (entry.rpartition(":") for entry in self.field_thresholds)}
+        return limits.get(f"{plugin}.{name}", limits.get(name, self.max_null_share))
+
+
+@dataclass(frozen=True)
 class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
@@ -184,6 +222,7 @@ class Settings:
     pool: PoolSettings = field(default_factory=PoolSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     dev: DevSettings = field(default_factory=DevSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     # [plugin:NAME] -> {key: raw string}; typed by the plugin's declared defaults.
     plugins: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     source: str = "defaults"
@@ -212,6 +251,7 @@ SECTIONS: dict[str, type] = {
     "pool": PoolSettings,
     "metrics": MetricsSettings,
     "dev": DevSettings,
+    "alerts": AlertSettings,
 }
 
 

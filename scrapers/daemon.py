@@ -16,6 +16,7 @@ from scrapeline.metrics_server import MetricsServer, start_metrics_server
 from scrapeline.settings import Settings
 from scrapers.metrics import DaemonMetrics
 from scrapers.pool import ScrapePool
+from scrapers.quality import RoundChecks, RoundStore
 from scrapers.scheduler import Schedule
 
 log = logging.getLogger("scrapeline.daemon")
@@ -35,6 +36,7 @@ class ScrapeDaemon:
         spool_bytes: Callable[[], int] = lambda: 0,
         spool_problem: Callable[[], str | None] = lambda: None,
         max_rounds: int | None = None,
+        round_store: RoundStore | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -46,6 +48,8 @@ class ScrapeDaemon:
         self.spool_problem = spool_problem
         self.max_rounds = max_rounds
         self.metrics = DaemonMetrics()
+        # [alerts]: each finished round checked and kept in round_store, plugins that stop completing rounds.
+        self.checks = RoundChecks(settings, round_store, metrics=self.metrics, schedules=self.schedules)
         self.rounds_done = dict.fromkeys(plugin_names, 0)
         self._stopping = False
         self._last_log = (time.monotonic(), 0, 0)
@@ -66,6 +70,7 @@ class ScrapeDaemon:
             return 1
         finally:
             self.pool.on_result = previous_on_result
+            self.checks.close(timeout=self.settings.pool.shutdown_timeout)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if server is not None:
@@ -101,6 +106,7 @@ class ScrapeDaemon:
                     "round %d of %s done: %d pages, %d records, %d errors in %.1f s",
                     self.rounds_done[finished.name], finished.name, s.pages, s.records, s.errors, s.seconds,
                 )  # fmt: skip
+                self.checks.round_done(finished.name, finished.plugin.kind, list(finished.plugin.schema.fields), s)
             self._tick()
             if self.max_rounds is not None and all(self._enough(n) for n in self.schedules) and self.pool.idle:
                 break
@@ -122,6 +128,7 @@ class ScrapeDaemon:
     def _tick(self) -> None:
         now = time.monotonic()
         self.metrics.last_tick = now
+        self.checks.check_stale(time.time())
         self.metrics.workers_alive.set(self.pool.workers_alive)
         self.metrics.pages_in_flight.set(self.pool.in_flight)
         self.metrics.spool_bytes.set(self.spool_bytes())

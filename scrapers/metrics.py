@@ -27,6 +27,12 @@ class DaemonMetrics:
             "scrapeline_page_phase_seconds", "Seconds of one page in one phase", ["plugin", "phase"],
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=self.registry,
         )
+        # Data-quality rules of [alerts] (scrapers/quality.py): records_drop, null_share, error_rate, stale.
+        self.alerts = Counter("scrapeline_alerts", "Alert rules that fired", ["plugin", "rule"], registry=self.registry)
+        self.alert_active = Gauge(
+            "scrapeline_alert_active", "1 while the rule fires for the plugin's latest round (stale: until a round completes)",
+            ["plugin", "rule"], registry=self.registry,
+        )
         self.last_tick = time.monotonic()
 
     def count(self, result: JobResult) -> None:

@@ -26,6 +26,7 @@ from scrapers.jobs import FailedPage, Job, JobResult
 from scrapers.plugin import Plugin
 from scrapers.politeness import Politeness
 from scrapers.profiles import remove_orphaned_profiles
+from scrapers.quality import count_fields
 from scrapers.registry import Registry, discover
 from scrapers.stats import PluginStats, RoundReport
 from scrapers.worker import worker_main
@@ -283,6 +284,7 @@ class ScrapePool:
             stats.records += len(result.records)
             stats.invalid_records += len(result.invalid)
             stats.errors += 1 if result.error else 0
+        count_fields(current.stats, result.records, result.invalid)
         result.attempts += result.job.earlier_attempts  # the failed-page count covers every dispatch
         for reason, record in result.invalid:
             log.error("%s: invalid record from %s: %s %s", result.job.plugin, result.job.request.url, reason, record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 
@@ -15,6 +16,9 @@ class PluginStats:
     # Pages not visited because robots.txt disallows them.
     skipped: int = 0
     seconds: float = 0.0
+    # Per schema field: valid records where it is None, invalid records whose error names it (scrapers/quality.py).
+    null_fields: Counter[str] = field(default_factory=Counter)
+    invalid_fields: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass

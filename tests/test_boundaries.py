@@ -11,7 +11,7 @@ import pytest
     [
         (
             ["pipeline.consumer", "pipeline.publisher", "pipeline.indexer", "pipeline.normalise", "pipeline.dead_letters",
-             "pipeline.search", "pipeline.topics", "pipeline.kibana", "pipeline.consumer_metrics"],
+             "pipeline.search", "pipeline.topics", "pipeline.kibana", "pipeline.consumer_metrics", "pipeline.round_reports"],
             ["selenium", "scrapers", "plugins"],
         ),  # fmt: skip
         (["plugins.coinmarketcap", "scrapers"], ["selenium", "kafka", "elasticsearch", "pipeline"]),

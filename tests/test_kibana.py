@@ -15,6 +15,7 @@ from pipeline.documents import history_pattern, latest_index
 from pipeline.kibana import KibanaClient
 from pipeline.kibana_objects import NDJSON_PATH, saved_objects, to_ndjson
 from pipeline.mappings import field_types
+from pipeline.round_reports import rounds_field_types, rounds_index
 from scrapeline.settings import ElasticsearchSettings, KibanaSettings
 from scrapers.registry import discover, kind_schemas
 
@@ -37,6 +38,8 @@ def test_every_chart_uses_fields_of_the_right_type_on_indices_the_consumer_write
     objects = {obj["id"]: obj for obj in saved_objects("p")}
     views = {obj["id"]: obj["attributes"]["title"] for obj in objects.values() if obj["type"] == "index-pattern"}
     kind_of_pattern = {latest_index("p", kind): kind for kind in types} | {history_pattern("p", kind): kind for kind in types}
+    # Crawl health charts the rounds index, whose mapping is its own.
+    kind_of_pattern[rounds_index("p")], types["(rounds)"] = "(rounds)", rounds_field_types()
     assert set(views.values()) <= set(kind_of_pattern), views
     checked = 0
     for obj in objects.values():
@@ -62,7 +65,7 @@ def test_every_chart_uses_fields_of_the_right_type_on_indices_the_consumer_write
 def test_one_dashboard_per_built_in_kind_with_its_panels():
     objects = saved_objects()
     boards = {obj["id"]: obj for obj in objects if obj["type"] == "dashboard"}
-    assert set(boards) == {"scrapeline-crypto_quote", "scrapeline-food_product"}
+    assert set(boards) == {"scrapeline-crypto_quote", "scrapeline-food_product", "scrapeline-crawl-health"}
     titles = {obj["id"]: obj["attributes"]["title"] for obj in objects}
     crypto = [titles[ref["id"]] for ref in boards["scrapeline-crypto_quote"]["references"]]
     assert crypto == ["Price (USD) per coin and source", "Market cap (USD) per coin", "24h change (%) per coin",
@@ -70,6 +73,8 @@ def test_one_dashboard_per_built_in_kind_with_its_panels():
     # Prices one line per coin and source, so CoinMarketCap and CoinGecko compare.
     price_split = next(o for o in objects if o["id"] == "scrapeline-crypto-price_usd")["attributes"]["state"]["datasourceStates"]["formBased"]["layers"]["layer1"]["columns"]["split"]
     assert (price_split["sourceField"], price_split["params"]["secondaryFields"]) == ("slug", ["source"])
+    health = [titles[ref["id"]] for ref in boards["scrapeline-crawl-health"]["references"]]
+    assert health == ["Records per round", "Error rate per round", "Round duration (s)", "Alerts"]
     food = [titles[ref["id"]] for ref in boards["scrapeline-food_product"]["references"]]
     assert food == ["Products by Nutri-Score", "Products by NOVA group", "Top brands", "Top categories"]
     panels = json.loads(boards["scrapeline-food_product"]["attributes"]["panelsJSON"])
@@ -82,10 +87,11 @@ def test_setup_waits_for_kibana_imports_with_the_configured_prefix_and_prints_th
     assert done.returncode == 0, done.stderr
     assert f"Crypto quotes: {kibana.url}/app/dashboards#/view/prices-crypto_quote" in done.stdout
     assert f"Food products: {kibana.url}/app/dashboards#/view/prices-food_product" in done.stdout
+    assert f"Crawl health: {kibana.url}/app/dashboards#/view/prices-crawl-health" in done.stdout
     assert kibana.requests.count(("GET", "/api/status")) == 3
     assert ("POST", "/api/saved_objects/_import?overwrite=true") in kibana.requests
     assert {obj["attributes"]["title"] for obj in kibana.imported if obj["type"] == "index-pattern"} == {
-        "prices-crypto_quote-history-*", "prices-crypto_quote-latest", "prices-food_product-latest",
+        "prices-crypto_quote-history-*", "prices-crypto_quote-latest", "prices-food_product-latest", "prices-rounds",
     }  # fmt: skip
 
 
