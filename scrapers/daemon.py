@@ -128,7 +128,7 @@ class ScrapeDaemon:
     def _tick(self) -> None:
         now = time.monotonic()
         self.metrics.last_tick = now
-        self.checks.check_stale(time.time())
+        self.checks.check_stale(time.time(), finished=[name for name in self.schedules if self._enough(name)])
         self.metrics.workers_alive.set(self.pool.workers_alive)
         self.metrics.pages_in_flight.set(self.pool.in_flight)
         self.metrics.spool_bytes.set(self.spool_bytes())

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Mapping, Protocol, Sequence
 from urllib.parse import urlsplit
 
 from scrapeline.records import ScrapedRecord
@@ -162,10 +162,11 @@ class RoundChecks:
             log.info("plugin %s completed a round again: its stale alert is over", plugin)
         self._submit(self._check, document)
 
-    def check_stale(self, now: float) -> None:
-        """Fire ``stale`` for each plugin with no round completed in ``stale_after_intervals`` of its intervals."""
+    def check_stale(self, now: float, finished: Collection[str] = ()) -> None:
+        """Fire ``stale`` for each plugin with no round completed in ``stale_after_intervals`` of its intervals
+        (but those ``finished``: the daemon runs no more rounds of them)."""
         for name, deadline in self._stale_at.items():
-            if deadline is not None and now > deadline and name not in self._stale:
+            if deadline is not None and now > deadline and name not in self._stale and name not in finished:
                 self._stale.add(name)
                 intervals = self.rules.stale_after_intervals
                 alert = Alert(name, "stale", f"no round completed since {utc_iso(self._last_done[name])}, "

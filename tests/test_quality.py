@@ -22,7 +22,8 @@ from scrapeline.devstack import free_port
 from scrapeline.records import ScrapedRecord
 from scrapeline.rounds import scrape_round
 from scrapeline.settings import AlertSettings, ConfigError, Settings
-from scrapers.quality import check_round, count_fields, round_document
+from scrapers.quality import RoundChecks, check_round, count_fields, round_document
+from scrapers.scheduler import Schedule
 from scrapers.stats import PluginStats
 
 QUALITY_PLUGIN = '''\
@@ -105,6 +106,22 @@ def _round(records=100, pages=10, errors=0, null_share=None):
 )
 def test_rules(current, history, rules, fired):
     assert [alert.rule for alert in check_round(current, history, rules)] == fired
+
+
+def test_stale_is_two_intervals_of_the_plugins_schedule_without_a_completed_round(caplog):
+    schedules = {"every_minute": Schedule.parse("60", "x"), "hourly": Schedule.parse("0 * * * *", "x")}
+    checks = RoundChecks(Settings(), None, schedules=schedules)
+    start = time.time()
+    with caplog.at_level(logging.WARNING, logger="scrapeline.alerts"):
+        checks.check_stale(start + 119)
+        checks.check_stale(start + 121)
+        checks.check_stale(start + 2 * 3600 + 1, finished={"hourly"})  # the daemon runs no more of its rounds
+        checks.check_stale(start + 2 * 3600 + 2)
+        checks.check_stale(start + 2 * 3600 + 3)  # each plugin once, until a round completes
+        checks.close()
+    fired = [r.getMessage() for r in caplog.records]
+    assert [line.split(":")[0] for line in fired] == ["alert stale on plugin every_minute", "alert stale on plugin hourly"]
+    assert fired[0].endswith("2 intervals of its schedule (every 60 s)") and fired[1].endswith("(cron 0 * * * *)")
 
 
 @pytest.mark.parametrize("entry", ["brand", "brand:1.5", "p.brand:many", ":0.5"])
