@@ -132,6 +132,26 @@ class BrowserSettings:
     block_hosts: tuple[str, ...] = ()
     # When set, only these hosts load ("self": the page's own host).
     allow_hosts: tuple[str, ...] = ()
+    # Proxies (scrapers/proxies.py): http://user:pass@host:port or socks5://[user:pass@]host:port,
+    # comma-separated to rotate; each may be set per plugin ("none": no proxy there).
+    proxy: tuple[str, ...] = ()
+    # browser: each new browser takes the next proxy; request: each HTTP page does (browser pages still per browser).
+    proxy_rotation: str = "browser"
+    # Where the local forwarder that adds the proxy's credentials listens; empty: 127.0.0.1 for a local
+    # browser, none through a Grid. proxy_forwarder_host: the name the browser reaches it by (empty: the bind address).
+    proxy_forwarder_bind: str = ""
+    proxy_forwarder_host: str = ""
+
+    def __post_init__(self) -> None:
+        if self.proxy_rotation not in ("browser", "request"):
+            raise ConfigError(f"[browser] proxy_rotation: expected browser or request, got {self.proxy_rotation!r}")
+        for proxy in self.proxy:
+            scheme, _, rest = proxy.partition("://")
+            address = rest.rpartition("@")[2]
+            if scheme not in ("http", "socks5", "socks5h") or not re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[^:/@\[\]]+):\d{1,5}/?", address):
+                # Only what follows the credentials is shown: the value may hold a password.
+                shown = repr(f"{scheme}://{address}") if rest else "a value without scheme://"
+                raise ConfigError(f"[browser] proxy: expected http://[user:pass@]host:port or socks5://[user:pass@]host:port, got {shown}")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ Three layers, each working where the one before it cannot:
    where CDP is reachable: locally, and through a Grid that forwards
    ChromeDriver's ``goog/cdp/execute``.
 
+Behind a proxy the proxy resolves the hosts, so layer 1 cannot hold: the local proxy forwarder
+(``scrapers/proxies.py``) refuses hosts that :meth:`Blocking.allows_host` refuses, allow-lists
+included; through a Grid without a forwarder, only layer 3's ``block_hosts`` patterns hold.
+
 Settings: ``[browser] blocking`` (master switch), ``block_resources``,
 ``block_hosts`` and ``allow_hosts``; each of the last three may be set per
 plugin (``[plugin:NAME]``), where an empty value means "as in [browser]" and
@@ -22,6 +26,7 @@ plugin (``[plugin:NAME]``), where an empty value means "as in [browser]" and
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlsplit
@@ -76,6 +81,14 @@ class Blocking:
         if self.allow_hosts:
             return ", ".join(["MAP * ~NOTFOUND", *(f"EXCLUDE {host}" for host in self.allow_hosts)])
         return ", ".join(f"MAP {host} ~NOTFOUND" for host in self.block_hosts)
+
+    def allows_host(self, host: str) -> bool:
+        """Whether a request to ``host`` may go out; the proxy forwarder asks (scrapers/proxies.py), since
+        resolver rules do not reach hosts that a proxy resolves."""
+        host = host.lower()
+        if self.allow_hosts:
+            return any(fnmatch.fnmatchcase(host, pattern) for pattern in self.allow_hosts)
+        return not any(fnmatch.fnmatchcase(host, pattern) for pattern in self.block_hosts)
 
     def chromium_flags(self) -> list[str]:
         return [flag for resource in self.resources for flag in RESOURCE_FLAGS.get(resource, ())]

@@ -20,6 +20,7 @@ from urllib3.exceptions import HTTPError
 
 from scrapeline.settings import BrowserSettings
 from scrapers.blocking import RESOLVER_RULES_FLAG, Blocking, merge_resolver_rules
+from scrapers.proxies import Proxy, ProxyError, Route, open_route
 
 # Seconds one in-page wait script may poll before it returns to Python (see scrapers/navigation.py).
 WAIT_SLICE_S = 1.0
@@ -67,6 +68,8 @@ class Browser:
     profile_dir: str | None
     # True when URL patterns are blocked through CDP on top of the start-up flags.
     cdp_blocking: bool = False
+    # The proxy it goes through, and the local forwarder in front of it (closed on quit).
+    route: Route | None = None
 
     @property
     def pid(self) -> int | None:
@@ -104,6 +107,8 @@ class Browser:
             log.debug("quitting the browser failed: %s", exc)
         if self.profile_dir:
             shutil.rmtree(self.profile_dir, ignore_errors=True)
+        if self.route is not None:
+            self.route.close()
 
 
 def resolve_driver(settings: BrowserSettings) -> str:
@@ -149,9 +154,13 @@ class BrowserProfile:
 
     user_agent: str = ""
     blocking: Blocking = Blocking()
+    # The proxies to take turns with: each new browser takes the next (scrapers/proxies.py).
+    proxies: tuple[Proxy, ...] = ()
 
 
-def chrome_options(settings: BrowserSettings, profile: BrowserProfile = BrowserProfile(), *, profile_dir: str | None = None) -> webdriver.ChromeOptions:
+def chrome_options(
+    settings: BrowserSettings, profile: BrowserProfile = BrowserProfile(), *, profile_dir: str | None = None, route: Route | None = None
+) -> webdriver.ChromeOptions:
     options = webdriver.ChromeOptions()
     if settings.headless:
         options.add_argument("--headless=new")
@@ -164,7 +173,11 @@ def chrome_options(settings: BrowserSettings, profile: BrowserProfile = BrowserP
         options.add_argument(f"--user-data-dir={profile_dir}")
     for flag in profile.blocking.chromium_flags():
         options.add_argument(flag)
-    resolver_rules, extra_args = merge_resolver_rules(profile.blocking.resolver_rules(), settings.extra_args)
+    # Behind a proxy, host rules would reach only the proxy's own name: its forwarder blocks instead.
+    own_rules = "" if route is not None else profile.blocking.resolver_rules()
+    resolver_rules, extra_args = merge_resolver_rules(own_rules, settings.extra_args)
+    for flag in route.chromium_flags() if route is not None else ():
+        options.add_argument(flag)
     if resolver_rules:
         options.add_argument(f"{RESOLVER_RULES_FLAG}{resolver_rules}")
     for flag in extra_args:
@@ -180,16 +193,31 @@ def start_browser(settings: BrowserSettings, profile: BrowserProfile = BrowserPr
     """A ready browser for pages of ``profile``; raises :class:`BrowserUnavailable`."""
     if user_agent:
         profile = dataclasses.replace(profile, user_agent=user_agent)
+    try:
+        route = open_route(settings, profile.proxies, profile.blocking.allows_host)
+    except ProxyError as exc:
+        raise BrowserUnavailable(str(exc)) from None
+    try:
+        browser = _start_browser(settings, profile, route)
+    except BaseException:
+        if route is not None:
+            route.close()
+        raise
+    browser.route = route
+    return browser
+
+
+def _start_browser(settings: BrowserSettings, profile: BrowserProfile, route: Route | None) -> Browser:
     if settings.remote_url:
         try:
-            driver = webdriver.Remote(command_executor=settings.remote_url, options=chrome_options(settings, profile))
+            driver = webdriver.Remote(command_executor=settings.remote_url, options=chrome_options(settings, profile, route=route))
         except (WebDriverException, HTTPError, OSError) as exc:  # an unreachable Grid fails in urllib3
             raise BrowserUnavailable(f"[browser] remote_url {settings.remote_url}: {_first_line(exc)}") from None
         browser = Browser(driver, None)
     else:
         driver_path = resolve_driver(settings)
         profile_dir = tempfile.mkdtemp(prefix="scrapeline-chromium-")
-        options = chrome_options(settings, profile, profile_dir=profile_dir)
+        options = chrome_options(settings, profile, profile_dir=profile_dir, route=route)
         binary = resolve_binary(settings)
         if binary:
             options.binary_location = binary

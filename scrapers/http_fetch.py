@@ -15,6 +15,7 @@ from typing import Mapping
 import httpx
 
 from scrapeline.settings import Settings
+from scrapers.proxies import Proxy, ProxyRefused
 
 # httpx logs every request at INFO; the pool's own lines say what was fetched.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -41,17 +42,23 @@ class HttpFetcher:
 
     def __init__(self, settings: Settings) -> None:
         timeout = settings.browser.page_load_timeout
-        self._client = httpx.Client(
+        self._options = dict(
             follow_redirects=True,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
         )
+        self._client = httpx.Client(**self._options)
+        # One pool per proxy (scrapers/proxies.py); socks5 needs httpx[socks].
+        self._proxied: dict[Proxy, httpx.Client] = {}
 
-    def get(self, url: str, *, user_agent: str, headers: Mapping[str, str] | None = None) -> HttpResponse:
+    def get(self, url: str, *, user_agent: str, headers: Mapping[str, str] | None = None, proxy: Proxy | None = None) -> HttpResponse:
         started = time.monotonic()
         request_headers = {"User-Agent": user_agent, "Accept": "application/json, text/html;q=0.9, */*;q=0.8", **(headers or {})}
+        client = self._client if proxy is None else self._proxied.get(proxy) or self._proxied.setdefault(proxy, httpx.Client(proxy=proxy.url(), **self._options))
         try:
-            with self._client.stream("GET", url, headers=request_headers) as response:
+            with client.stream("GET", url, headers=request_headers) as response:
+                if proxy is not None and response.status_code == 407:
+                    raise ProxyRefused(f"proxy {proxy.redacted()} refused the credentials (HTTP 407): check [browser] proxy or the plugin's proxy")
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body += chunk
@@ -59,8 +66,16 @@ class HttpFetcher:
                         raise HttpFetchError(f"the body is larger than {MAX_BODY_BYTES // 2**20} MB")
                 text = bytes(body).decode(response.encoding or "utf-8", errors="replace")
                 return HttpResponse(str(response.url), response.status_code, dict(response.headers), text, time.monotonic() - started)
+        except httpx.ProxyError as exc:
+            assert proxy is not None
+            if "407" in str(exc):
+                raise ProxyRefused(f"proxy {proxy.redacted()} refused the credentials (HTTP 407): check [browser] proxy or the plugin's proxy") from None
+            raise HttpFetchError(f"proxy {proxy.redacted()}: {proxy.redact(str(exc))}") from None
         except httpx.HTTPError as exc:
-            raise HttpFetchError(f"{type(exc).__name__}: {exc}") from None
+            where = f"proxy {proxy.redacted()}: " if proxy is not None and isinstance(exc, httpx.ConnectError) else ""
+            raise HttpFetchError(f"{where}{type(exc).__name__}: {proxy.redact(str(exc)) if proxy else exc}") from None
 
     def close(self) -> None:
         self._client.close()
+        for client in self._proxied.values():
+            client.close()

@@ -159,6 +159,9 @@ class Plugin:
         "block_resources": "",
         "block_hosts": "",
         "allow_hosts": "",
+        # Proxies over [browser]'s (scrapers/proxies.py): empty means as in [browser], "none" means none.
+        "proxy": "",
+        "proxy_rotation": "",
     }
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
@@ -184,6 +187,25 @@ class Plugin:
 
     def interact(self, tab: "Tab", request: Request) -> None:
         """Optional: act on the rendered page before it is parsed (scroll, click, accept a banner)."""
+
+    def login(self, tab: "Tab") -> None:
+        """Optional: log in, once per browser before its first page of this plugin (browser pages only).
+
+        ``tab.open(url)`` loads a page; fill in the form and submit it. The cookies and
+        localStorage it leaves are saved under ``<[pool] data_dir>/sessions/<name>.json`` and
+        restored in later browsers instead of logging in again, e.g.::
+
+            def login(self, tab):
+                tab.open(self.settings["base_url"] + "/login", wait_for="form#login")
+                tab.type("#user", self.settings["username"])
+                tab.type("#password", self.settings["password"])
+                tab.click("button[type=submit]")
+                tab.wait_for("#account")
+        """
+
+    def logged_in(self, page: Page) -> bool:
+        """Whether ``page`` was served to a logged-in user; False logs in again and loads the page once more."""
+        return True
 
     def parse(self, page: Page) -> ParseResult:
         """Yield one dict per record (schema fields, plus ``url`` to override the page's) and

@@ -29,13 +29,19 @@ log = logging.getLogger("scrapeline.politeness")
 DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 scrapeline/0.1"
 )
+# `user_agent = realistic`: what a current desktop Chrome on Linux sends (the platform matches the
+# browser's navigator.platform), without "Headless" and without our token. Move the major version
+# along with Chrome's releases.
+REALISTIC = "realistic"
+REALISTIC_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 JobT = TypeVar("JobT")
 
 
 def effective_user_agent(plugin_settings: Mapping[str, Any], browser_settings: BrowserSettings) -> str:
     """The one User-Agent of a plugin's pages and robots.txt checks: ``[plugin:NAME] user_agent``,
-    else ``[browser] user_agent``, else :data:`DEFAULT_USER_AGENT`."""
-    return str(plugin_settings.get("user_agent") or browser_settings.user_agent or DEFAULT_USER_AGENT)
+    else ``[browser] user_agent``, else :data:`DEFAULT_USER_AGENT`; ``realistic`` is :data:`REALISTIC_USER_AGENT`."""
+    agent = str(plugin_settings.get("user_agent") or browser_settings.user_agent or DEFAULT_USER_AGENT)
+    return REALISTIC_USER_AGENT if agent.strip().lower() == REALISTIC else agent
 
 
 class Politeness:

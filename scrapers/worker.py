@@ -30,8 +30,10 @@ from scrapers.jobs import Job, JobResult
 from scrapers.navigation import NavigationFailed, NavigationTimeout, navigate, parse_retry_after, retry_after_s, snapshot
 from scrapers.plugin import Page, Plugin, Request
 from scrapers.politeness import effective_user_agent
+from scrapers.proxies import HttpProxyChoice, ProxyRefused, proxies_for, rotation_for
 from scrapers.readiness import readiness
 from scrapers.registry import Registry, discover
+from scrapers.sessions import LoginFailed, Sessions
 from scrapers.tab import InteractionError, Tab
 
 log = logging.getLogger("scrapeline.worker")
@@ -69,6 +71,8 @@ class PageWorker:
         self._browser_profile: BrowserProfile | None = None
         self._pages_on_browser = 0
         self._http: HttpFetcher | None = None
+        self._http_proxies = HttpProxyChoice(settings.browser.max_pages)
+        self._sessions = Sessions(settings)
 
     def plugin(self, name: str) -> Plugin:
         if name not in self._plugins:
@@ -84,7 +88,7 @@ class PageWorker:
             parse_started = time.monotonic()
             self._parse(plugin, page, result)
             result.timings["parse"] = time.monotonic() - parse_started
-        except (PageLoadError, PageRefused, BrowserUnavailable, PluginFailed) as exc:
+        except (PageLoadError, PageRefused, BrowserUnavailable, PluginFailed, ProxyRefused, LoginFailed) as exc:
             result.error = str(exc)
             result.retry_after = getattr(exc, "retry_after", None)
         except Exception as exc:  # a plugin bug fails this page, never the worker
@@ -120,7 +124,8 @@ class PageWorker:
                 result.timings.clear()
                 if _fetch_mode(plugin, request) == "http":
                     return self._load_http(plugin, request, result.timings)
-                return self._load_in_browser(plugin, request, result.timings)
+                load = lambda: self._load_in_browser(plugin, request, result.timings)  # noqa: E731
+                return self._sessions.load(plugin, request.url, load, lambda: self._browser.driver)
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     def _load_in_browser(self, plugin: Plugin, request: Request, timings: dict[str, float]) -> Page:
@@ -130,11 +135,14 @@ class PageWorker:
         self._pages_on_browser += 1
         wait_timeout = float(plugin.settings["wait_timeout"])
         try:
+            self._sessions.prepare(plugin, driver)
             arrival = navigate(
                 driver, request.url, readiness(plugin.wait_for),
                 page_load_timeout=self.settings.browser.page_load_timeout, wait_timeout=wait_timeout,
             )
             timings.update(arrival.timings)
+            if arrival.status is not None and arrival.status >= 400:
+                _raise_proxy_problem(browser, request.url)
             _check_status(request.url, arrival.status, lambda: retry_after_s(driver))
             if type(plugin).interact is not Plugin.interact:
                 interact_started = time.monotonic()
@@ -149,6 +157,7 @@ class PageWorker:
             html, final_url, status = snapshot(driver)
             timings["html"] = time.monotonic() - html_started
         except (NavigationTimeout, NavigationFailed) as exc:
+            _raise_proxy_problem(browser, request.url)
             raise PageLoadError(f"{request.url}: {exc}") from None
         except InvalidSessionIdException:
             self._drop_browser()
@@ -177,7 +186,8 @@ class PageWorker:
         if self._http is None:
             self._http = HttpFetcher(self.settings)
         try:
-            response = self._http.get(request.url, user_agent=_user_agent(plugin, self.settings), headers=request.headers)
+            proxy = self._http_proxies.pick(proxies_for(plugin.settings, self.settings.browser, plugin.name), rotation_for(plugin.settings, self.settings.browser))
+            response = self._http.get(request.url, user_agent=_user_agent(plugin, self.settings), headers=request.headers, proxy=proxy)
         except HttpFetchError as exc:
             raise PageLoadError(f"{request.url}: {exc}") from None
         timings["navigate"] = response.seconds
@@ -188,6 +198,7 @@ class PageWorker:
         profile = BrowserProfile(
             user_agent=_user_agent(plugin, self.settings),
             blocking=Blocking.for_page(self.settings.browser, plugin.settings, request.url),
+            proxies=proxies_for(plugin.settings, self.settings.browser, plugin.name),
         )
         recycle = self._pages_on_browser >= self.settings.browser.max_pages
         # Measuring costs a few ms (it reads every process's memory map): every tenth page is enough.
@@ -264,6 +275,13 @@ def _fetch_mode(plugin: Plugin, request: Request) -> str:
 
 def _user_agent(plugin: Plugin, settings: Settings) -> str:
     return effective_user_agent(plugin.settings, settings.browser)
+
+
+def _raise_proxy_problem(browser: Browser, url: str) -> None:
+    """A page that failed behind the proxy forwarder fails with what it saw (the proxy named, no password)."""
+    problem = browser.route.take_problem() if browser.route is not None else None
+    if problem is not None:
+        raise (ProxyRefused if problem[1] else PageLoadError)(f"{url}: {problem[0]}")
 
 
 def _check_status(url: str, status: int | None, retry_after: Any) -> None:
