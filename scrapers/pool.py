@@ -292,8 +292,10 @@ class ScrapePool:
             log.error("%s: %s", result.job.plugin, result.error)
             if self.on_failure is not None:
                 self.on_failure(FailedPage(result.job.plugin, result.job.request.url, result.attempts, result.error))
+        publish_started = time.monotonic()
         for record in result.records:
             self.sink(record)
+        result.timings["publish"] = time.monotonic() - publish_started
         for request in result.follow:
             self._enqueue(current, Job(result.job.plugin, request, round_id=current.id))
         if self.on_result is not None:
