@@ -70,8 +70,10 @@ class RecordPublisher:
         topic = records_topic(self.settings.topic_prefix, record.kind)
         self._append(topic, record.id.encode(), encode(record))
 
-    def publish_failure(self, plugin: str, url: str, attempts: int, error: str) -> None:
+    def publish_failure(self, plugin: str, url: str, attempts: int, error: str, snapshot: str | None = None) -> None:
         body = {"plugin": plugin, "url": url, "attempts": attempts, "error": error, "failed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        if snapshot:
+            body["snapshot"] = snapshot  # the folder with the page's html, screenshot, console and status
         self._append(failed_pages_topic(self.settings.topic_prefix), url.encode(), json.dumps(body).encode())
 
     def problem(self) -> str | None:

@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = plugin_commands.add_parser("check", parents=[common], help="render one page and print the records it gives, without Kafka")
     check.add_argument("name")
     check.add_argument("--url", required=True)
+    check.add_argument("--save", metavar="DIR", help="save the page's html, screenshot, console log and status into DIR")
     check.set_defaults(handler=cmd_plugins_check)
     new = plugin_commands.add_parser("new", parents=[common], help="write a commented plugin skeleton and its config section")
     new.add_argument("name")
@@ -278,7 +279,7 @@ def cmd_plugins_check(args: argparse.Namespace, settings: Settings) -> int:
     from scrapers.plugin import Request
     from scrapers.worker import PageWorker
 
-    worker = PageWorker(settings)
+    worker = PageWorker(settings, snapshot_folder=Path(args.save) if args.save else None)
     worker.registry.get(args.name)
     try:
         result = worker.run(Job(args.name, Request(args.url)))
@@ -295,6 +296,11 @@ def cmd_plugins_check(args: argparse.Namespace, settings: Settings) -> int:
           f"{result.seconds:.1f} s" + (f" ({phases})" if phases else ""), file=sys.stderr)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
+    if result.snapshot:
+        from scrapers.snapshots import FILES
+
+        saved = ", ".join(name for name in FILES if (Path(result.snapshot) / name).exists())
+        print(f"saved {saved} in {result.snapshot}", file=sys.stderr)
     return 1 if result.error or result.invalid else 0
 
 

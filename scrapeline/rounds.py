@@ -24,7 +24,7 @@ def open_publisher(settings: Settings) -> RecordPublisher:
 
 
 def failure_sink(publisher: RecordPublisher) -> Callable[[FailedPage], None]:
-    return lambda page: publisher.publish_failure(page.plugin, page.url, page.attempts, page.error)
+    return lambda page: publisher.publish_failure(page.plugin, page.url, page.attempts, page.error, page.snapshot)
 
 
 def enabled_plugins(registry: Registry, settings: Settings) -> list[str]:

@@ -175,6 +175,8 @@ class PoolSettings:
     robots_ttl: float = field(default=86400.0, metadata=POSITIVE)
     # The longest Retry-After (seconds) honoured; a site asking for more is held this long.
     max_retry_after: float = field(default=300.0, metadata=NON_NEGATIVE)
+    # Snapshots of failed or empty pages under <data_dir>/snapshots, oldest removed beyond this (0: none).
+    snapshots_max_mb: int = field(default=200, metadata=NON_NEGATIVE)
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,16 @@ class JobResult:
     retry_after: float | None = None
     # The worker's Selenium Grid session, so the pool can end it if the worker has to be killed.
     browser_session: str | None = None
+    # The folder of the page's failure snapshot (scrapers/snapshots.py), when one was taken.
+    snapshot: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def sent_back(self, retries: int) -> bool:
+        """Whether the pool queues the page again for its Retry-After instead of counting it as failed."""
+        return self.error is not None and self.retry_after is not None and self.job.dispatches <= retries
 
 
 @dataclass(frozen=True)
@@ -55,3 +61,5 @@ class FailedPage:
     url: str
     attempts: int
     error: str
+    # Where the page's snapshot is (html, screenshot, console, status), when one was taken.
+    snapshot: str | None = None

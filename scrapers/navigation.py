@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import Callable
 
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -43,8 +44,11 @@ class Arrival:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def navigate(driver: WebDriver, url: str, readiness: Readiness, *, page_load_timeout: float, wait_timeout: float) -> Arrival:
-    """Open ``url`` and return once ``readiness`` holds or the page answers with status >= 400."""
+def navigate(driver: WebDriver, url: str, readiness: Readiness, *, page_load_timeout: float, wait_timeout: float,
+             before_abort: Callable[[], None] | None = None) -> Arrival:  # fmt: skip
+    """Open ``url`` and return once ``readiness`` holds or the page answers with status >= 400.
+
+    ``before_abort`` runs when the page is given up, while the tab still shows it (a failure snapshot)."""
     started = time.monotonic()
     driver.execute_script(NAVIGATE_SCRIPT, url)
     script = readiness.wait_script if readiness.expression or not readiness.tab_predicates else Readiness("false", ()).wait_script
@@ -54,7 +58,7 @@ def navigate(driver: WebDriver, url: str, readiness: Readiness, *, page_load_tim
         now = time.monotonic()
         deadline = started + page_load_timeout if arrived_after is None else started + arrived_after + wait_timeout
         if now >= deadline:
-            abort(driver)
+            abort(driver, before_abort)
             if arrived_after is None:
                 raise NavigationTimeout(f"no response within the page-load timeout ({page_load_timeout:g} s)")
             raise NavigationTimeout(f"not ready within {wait_timeout:g} s: waited for {readiness.describe() or 'the DOM'}")
@@ -74,7 +78,7 @@ def navigate(driver: WebDriver, url: str, readiness: Readiness, *, page_load_tim
             if reason.startswith("HTTP ERROR "):
                 status = int(reason.rsplit(" ", 1)[1])  # an error status with an empty body
             else:
-                abort(driver)
+                abort(driver, before_abort)
                 raise NavigationFailed(f"the browser could not reach the page ({reason or 'no reason given'})")
         if state.get("ready") or (status is not None and status >= 400) or _tab_ready(driver, readiness):
             waited = time.monotonic() - started
@@ -112,8 +116,10 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
-def abort(driver: WebDriver) -> None:
-    """Cancel whatever the tab is loading."""
+def abort(driver: WebDriver, before: Callable[[], None] | None = None) -> None:
+    """Cancel whatever the tab is loading (after ``before``, which still sees it)."""
+    if before is not None:
+        before()
     try:
         driver.get("about:blank")
     except WebDriverException:

@@ -103,6 +103,8 @@ class Plugin:
       without waiting for the load event, e.g. ``wait_for = ["#barcode", js("Array.isArray(window.products)")]``.
     - ``fetch``: ``"browser"`` (the default) or ``"http"`` for pages that need no browser
       (APIs, static HTML); a plugin that only fetches over HTTP never starts a browser.
+    - ``expects_records``: True (the default) when a page that yields neither records nor links
+      means the site changed or blocked us: such a page is snapshotted like a failed one.
     - ``default_settings``: the plugin's own settings and their defaults; the
       ``[plugin:NAME]`` section overrides them, typed like the defaults.
 
@@ -133,6 +135,9 @@ class Plugin:
     schema: ClassVar[Schema]
     wait_for: ClassVar[WaitFor] = None
     fetch: ClassVar[str] = "browser"
+    # A page that gives neither records nor links is taken as broken and snapshotted (scrapers/snapshots.py);
+    # False for a site whose pages may rightly be empty.
+    expects_records: ClassVar[bool] = True
     start_urls: ClassVar[tuple[str, ...]] = ()
     default_settings: ClassVar[Mapping[str, Any]] = {}
 

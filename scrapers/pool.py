@@ -289,9 +289,9 @@ class ScrapePool:
         for reason, record in result.invalid:
             log.error("%s: invalid record from %s: %s %s", result.job.plugin, result.job.request.url, reason, record)
         if result.error:
-            log.error("%s: %s", result.job.plugin, result.error)
+            log.error("%s: %s%s", result.job.plugin, result.error, f" (snapshot in {result.snapshot})" if result.snapshot else "")
             if self.on_failure is not None:
-                self.on_failure(FailedPage(result.job.plugin, result.job.request.url, result.attempts, result.error))
+                self.on_failure(FailedPage(result.job.plugin, result.job.request.url, result.attempts, result.error, result.snapshot))
         publish_started = time.monotonic()
         for record in result.records:
             self.sink(record)
@@ -304,7 +304,7 @@ class ScrapePool:
     def _retry_later(self, current: Round, result: JobResult) -> bool:
         """A page that named its Retry-After goes back in the queue and its host is held that long."""
         job = result.job
-        if result.retry_after is None or not result.error or job.dispatches > self.settings.pool.retries:
+        if not result.sent_back(self.settings.pool.retries):
             return False
         wait = min(result.retry_after, self.settings.pool.max_retry_after)
         self.politeness.hold(job.request.url, wait)

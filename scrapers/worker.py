@@ -15,6 +15,7 @@ import pickle
 import signal
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Mapping
 
 from selenium.common.exceptions import InvalidSessionIdException, WebDriverException
@@ -34,6 +35,7 @@ from scrapers.proxies import HttpProxyChoice, ProxyRefused, proxies_for, rotatio
 from scrapers.readiness import readiness
 from scrapers.registry import Registry, discover
 from scrapers.sessions import LoginFailed, Sessions
+from scrapers.snapshots import Evidence, Snapshots, evidence_of, from_browser, reason_for
 from scrapers.tab import InteractionError, Tab
 
 log = logging.getLogger("scrapeline.worker")
@@ -63,7 +65,7 @@ RETRY_AFTER_STATUSES = frozenset({429, 503})
 class PageWorker:
     """Loads jobs one at a time in a reused browser, recycled after ``[browser] max_pages``, or over HTTP."""
 
-    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+    def __init__(self, settings: Settings, registry: Registry | None = None, snapshot_folder: Path | None = None) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else discover(settings.pool.plugin_paths)
         self._plugins: dict[str, Plugin] = {}
@@ -73,6 +75,9 @@ class PageWorker:
         self._http: HttpFetcher | None = None
         self._http_proxies = HttpProxyChoice(settings.browser.max_pages)
         self._sessions = Sessions(settings)
+        # Failure snapshots (scrapers/snapshots.py); every page's into snapshot_folder when given (plugins check --save).
+        self._snapshots = Snapshots(settings, snapshot_folder)
+        self._evidence: Evidence | None = None  # what a page given up looked like, kept for its snapshot
 
     def plugin(self, name: str) -> Plugin:
         if name not in self._plugins:
@@ -82,6 +87,7 @@ class PageWorker:
     def run(self, job: Job) -> JobResult:
         started = time.monotonic()
         result = JobResult(job, attempts=0)
+        page: Page | None = None
         try:
             plugin = self.plugin(job.plugin)
             page = self._load_with_retries(plugin, job.request, result)
@@ -95,6 +101,7 @@ class PageWorker:
             log.exception("plugin %s failed on %s", job.plugin, job.request.url)
             result.error = f"{job.plugin} failed on {job.request.url}: {type(exc).__name__}: {exc}"
         result.attempts = max(1, result.attempts)
+        result.snapshot = self._snapshot(job, result, page)
         result.seconds = time.monotonic() - started
         if self.settings.browser.remote_url and self._browser is not None:
             result.browser_session = self._browser.driver.session_id
@@ -122,6 +129,7 @@ class PageWorker:
             with attempt:
                 result.attempts += 1
                 result.timings.clear()
+                self._evidence = None
                 if _fetch_mode(plugin, request) == "http":
                     return self._load_http(plugin, request, result.timings)
                 load = lambda: self._load_in_browser(plugin, request, result.timings)  # noqa: E731
@@ -139,6 +147,7 @@ class PageWorker:
             arrival = navigate(
                 driver, request.url, readiness(plugin.wait_for),
                 page_load_timeout=self.settings.browser.page_load_timeout, wait_timeout=wait_timeout,
+                before_abort=lambda: self._keep_evidence(driver, request.url),
             )
             timings.update(arrival.timings)
             if arrival.status is not None and arrival.status >= 400:
@@ -191,6 +200,7 @@ class PageWorker:
         except HttpFetchError as exc:
             raise PageLoadError(f"{request.url}: {exc}") from None
         timings["navigate"] = response.seconds
+        self._evidence = Evidence(response.url, response.text, response.status)
         _check_status(request.url, response.status, lambda: parse_retry_after(response.headers.get("retry-after")))
         return Page(response.url, response.text, request.meta, status=response.status, headers=response.headers, label=request.label)
 
@@ -230,6 +240,25 @@ class PageWorker:
             return self._browser is not None and bool(self._browser.driver.window_handles)
         except WebDriverException:
             return False
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def _keep_evidence(self, driver: Any, url: str) -> None:
+        """Read the tab of a page about to be given up, for its snapshot."""
+        if self._snapshots.enabled:
+            self._evidence = from_browser(driver, url)
+
+    def _snapshot(self, job: Job, result: JobResult, page: Page | None) -> str | None:
+        """The folder of the page's snapshot when it failed for good, gave invalid records, or gave nothing."""
+        plugin = self._plugins.get(job.plugin)
+        expects = plugin is None or plugin.expects_records
+        reason = reason_for(result, self.settings.pool.retries, expects, always=self._snapshots.folder is not None)
+        if reason is None or not self._snapshots.enabled:
+            return None
+        in_browser = plugin is not None and _fetch_mode(plugin, job.request) == "browser" and self._browser_alive()
+        evidence = evidence_of(job.request.url, page, self._browser.driver if in_browser and self._browser else None, self._evidence)
+        folder = self._snapshots.write(job.plugin, evidence, reason)
+        return None if folder is None else str(folder)
 
     # -- parsing -------------------------------------------------------------------------------
 
