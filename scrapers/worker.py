@@ -250,13 +250,14 @@ class PageWorker:
 
     def _snapshot(self, job: Job, result: JobResult, page: Page | None) -> str | None:
         """The folder of the page's snapshot when it failed for good, gave invalid records, or gave nothing."""
+        kept, self._evidence = self._evidence, None  # a screenshot is not held until the next page
         plugin = self._plugins.get(job.plugin)
         expects = plugin is None or plugin.expects_records
         reason = reason_for(result, self.settings.pool.retries, expects, always=self._snapshots.folder is not None)
         if reason is None or not self._snapshots.enabled:
             return None
         in_browser = plugin is not None and _fetch_mode(plugin, job.request) == "browser" and self._browser_alive()
-        evidence = evidence_of(job.request.url, page, self._browser.driver if in_browser and self._browser else None, self._evidence)
+        evidence = evidence_of(job.request.url, page, self._browser.driver if in_browser and self._browser else None, kept)
         folder = self._snapshots.write(job.plugin, evidence, reason)
         return None if folder is None else str(folder)
 
