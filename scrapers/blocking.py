@@ -101,7 +101,7 @@ class Blocking:
             for extension in RESOURCE_EXTENSIONS[resource]
             for pattern in (f"*.{extension}", f"*.{extension}?*")
         ]
-        patterns += [f"*://{host}/*" for host in self.block_hosts]
+        patterns += [pattern for host in self.block_hosts for pattern in (f"*://{host}/*", f"*://{host}:*")]
         return patterns
 
 

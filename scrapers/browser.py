@@ -194,7 +194,7 @@ def start_browser(settings: BrowserSettings, profile: BrowserProfile = BrowserPr
     if user_agent:
         profile = dataclasses.replace(profile, user_agent=user_agent)
     try:
-        route = open_route(settings, profile.proxies, profile.blocking.allows_host)
+        route = open_route(settings, profile.proxies, profile.blocking)
     except ProxyError as exc:
         raise BrowserUnavailable(str(exc)) from None
     try:

@@ -4,7 +4,8 @@ The parent applies these when it hands out pages, so they hold across all worker
 robots.txt files are fetched in the background: while one site's is loading (up to
 10 s for a slow site), pages of other sites are handed out. They are parsed by Protego
 (Scrapy's parser: wildcards, ``$``, longest match), checked with the same User-Agent the
-pages load with (:func:`effective_user_agent`), and fetched again after ``[pool] robots_ttl``.
+pages load with (:func:`effective_user_agent`), through the plugin's proxy when it has one, and
+fetched again after ``[pool] robots_ttl``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
+import httpx
 from protego import Protego
 
 from scrapeline.settings import BrowserSettings, Settings
 from scrapers.plugin import Plugin
+from scrapers.proxies import ROTATION, Proxy, proxies_for
 
 log = logging.getLogger("scrapeline.politeness")
 # Pages load and robots.txt is read with this when neither the plugin nor [browser] sets one:
@@ -143,7 +146,9 @@ class Politeness:
 
     def _fetch(self, origin: str, plugin: Plugin) -> Future[Protego | None]:
         if origin not in self._fetching:
-            self._fetching[origin] = self._fetcher.submit(_fetch_robots, origin, self._agent(plugin))
+            proxies = proxies_for(plugin.settings, self.settings.browser, plugin.name)
+            proxy = ROTATION.next(proxies) if proxies else None  # robots.txt goes where the pages go
+            self._fetching[origin] = self._fetcher.submit(_fetch_robots, origin, self._agent(plugin), proxy)
         return self._fetching[origin]
 
     def _store(self, origin: str, rules: Protego | None) -> None:
@@ -163,9 +168,11 @@ class Politeness:
         self._loading[host] = max(0, self._loading.get(host, 0) - 1)
 
 
-def _fetch_robots(origin: str, agent: str) -> Protego | None:
+def _fetch_robots(origin: str, agent: str, proxy: Proxy | None = None) -> Protego | None:
     """The site's rules, or None (everything allowed) when it has no robots.txt or it cannot be read."""
     url = f"{origin}/robots.txt"
+    if proxy is not None:
+        return _fetch_robots_through(proxy, origin, agent)
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": agent}), timeout=10) as response:
             text = response.read().decode("utf-8", "replace")
@@ -177,3 +184,18 @@ def _fetch_robots(origin: str, agent: str) -> Protego | None:
         log.warning("robots.txt of %s could not be read (%s); treating every page as allowed", origin, exc)
         return None
     return Protego.parse(text)
+
+
+def _fetch_robots_through(proxy: Proxy, origin: str, agent: str) -> Protego | None:
+    """robots.txt through the plugin's proxy (http or socks5), so the site sees one identity."""
+    try:
+        response = httpx.get(f"{origin}/robots.txt", headers={"User-Agent": agent}, proxy=proxy.url(), timeout=10, follow_redirects=True)
+    except httpx.HTTPError as exc:
+        log.warning("robots.txt of %s could not be read through proxy %s (%s); treating every page as allowed",
+                    origin, proxy.redacted(), proxy.redact(str(exc)) or type(exc).__name__)
+        return None
+    if response.status_code >= 400:
+        if response.status_code not in (404, 410):
+            log.warning("robots.txt of %s answered %d through proxy %s; treating every page as allowed", origin, response.status_code, proxy.redacted())
+        return None
+    return Protego.parse(response.text)

@@ -29,10 +29,11 @@ import random
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 from urllib.parse import quote, unquote, urlsplit
 
 from scrapeline.settings import BrowserSettings
+from scrapers.blocking import Blocking
 from scrapers.proxy_forwarder import Forwarder
 
 log = logging.getLogger("scrapeline.proxies")
@@ -175,7 +176,7 @@ class Route:
             self.forwarder.close()
 
 
-def open_route(settings: BrowserSettings, proxies: tuple[Proxy, ...], allowed: Callable[[str], bool]) -> Route | None:
+def open_route(settings: BrowserSettings, proxies: tuple[Proxy, ...], blocking: Blocking) -> Route | None:
     """The route of a new browser: the next proxy of ``proxies``, behind a forwarder where one is reachable."""
     if not proxies:
         return None
@@ -188,10 +189,12 @@ def open_route(settings: BrowserSettings, proxies: tuple[Proxy, ...], allowed: C
                 "reach a forwarder on this host's loopback: set [browser] proxy_forwarder_bind (and proxy_forwarder_host) "
                 "to an address the node reaches, or configure the proxy on the node and leave [browser] proxy empty"
             )
-        log.debug("Grid browser goes through %s directly; host blocking holds by DevTools patterns only", proxy.redacted())
+        if blocking.allow_hosts:
+            log.warning("allow_hosts cannot hold behind proxy %s without a forwarder (the proxy resolves the hosts; "
+                        "block_hosts still hold by DevTools patterns): set [browser] proxy_forwarder_bind", proxy.redacted())
         return Route(proxy, f"{proxy.scheme}://{_netloc(proxy.host, proxy.port)}")
     try:
-        forwarder = Forwarder(proxy, allowed, bind).start()
+        forwarder = Forwarder(proxy, blocking.allows_host, bind).start()
     except OSError as exc:
         raise ProxyError(f"the proxy forwarder could not listen on {bind}: {exc.strerror or exc}") from None
     host = settings.proxy_forwarder_host or (bind if bind not in ("0.0.0.0", "::") else socket.gethostname())

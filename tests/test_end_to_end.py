@@ -80,7 +80,7 @@ def test_page_without_the_table_yields_no_records_and_an_error_naming_the_url(se
     stats = report.plugins["coinmarketcap"]
     assert (stats.pages, stats.records, stats.errors) == (1, 0, 1)
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert any(f"{url}/" in message and "did not appear" in message for message in errors), errors
+    assert any(f"{url}/" in message and "not ready within 2 s" in message for message in errors), errors
 
 
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_carries_on(settings):

@@ -38,13 +38,14 @@ def wait_for_port(port: int, process: subprocess.Popen, deadline: float) -> None
 class AuthProxy:
     """proxy.py with basic auth on a free loopback port; its log says which requests went through."""
 
-    def __init__(self, folder: Path, password: str = PASSWORD) -> None:
+    def __init__(self, folder: Path, password: str | None = PASSWORD) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.log = folder / "proxy.log"
+        login = ["--basic-auth", f"{USER}:{password}"] if password else []
         port_file = folder / "port"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", "0", "--port-file", str(port_file),
-             "--basic-auth", f"{USER}:{password}", "--num-acceptors", "1", "--log-file", str(self.log), "--log-level", "INFO"],
+             *login, "--num-acceptors", "1", "--log-file", str(self.log), "--log-level", "INFO"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
@@ -292,17 +293,42 @@ def test_realistic_user_agent_is_sent_and_is_what_robots_txt_is_checked_against(
     assert effective_user_agent({}, settings.browser) == REALISTIC_USER_AGENT
     # robots.txt rules for Chrome hold for the realistic agent; those for scrapeline do not.
     site.page("/robots.txt", "User-agent: Chrome\nDisallow: /private\n\nUser-agent: scrapeline\nDisallow: /\n", "text/plain")
+    assert robots_allow(settings, site) == {"/private/x": False, "/public": True}
+    assert effective_user_agent({}, BrowserSettings()).endswith("scrapeline/0.1")
+
+
+def robots_allow(settings: Settings, site: PageLab) -> dict[str, bool]:
+    """What the pool's robots.txt check says of two paths of ``site`` for the lab plugin."""
     plugin = lab_registry().create("lab", settings)
     politeness = Politeness(settings)
     try:
-        assert not politeness.allowed(plugin, site.url + "/private/x")
-        assert politeness.allowed(plugin, site.url + "/public")
+        return {path: politeness.allowed(plugin, site.url + path) for path in ("/private/x", "/public")}
     finally:
         politeness.close()
-    assert effective_user_agent({}, BrowserSettings()).endswith("scrapeline/0.1")
 
 
 def js_item_filled():
     from scrapers import js
 
     return js("document.querySelector('.item') && document.querySelector('.item').textContent.length > 0")
+
+
+def test_robots_txt_is_read_through_the_proxy_with_the_pages_user_agent(base, proxy, site):
+    site.page("/robots.txt", "User-agent: Chrome\nDisallow: /private\n", "text/plain")
+    settings = base.replace("browser", proxy=(proxy.url(),)).with_plugin_values("lab", user_agent="realistic")
+    assert robots_allow(settings, site) == {"/private/x": False, "/public": True}
+    assert proxy.served(f"GET 127.0.0.1:{site.port}/robots.txt")
+
+
+def test_grid_without_a_forwarder_takes_a_plain_proxy_and_blocks_hosts_by_devtools(base, grid, site, third_party, tmp_path):
+    plain = AuthProxy(tmp_path / "plain", password=None)
+    try:
+        url = site.page("/listing", f"""<html><head><script src="http://localhost:{third_party.port}/tracker.js"></script></head>
+            <body><div class=item>one</div></body></html>""")
+        settings = base.replace("browser", remote_url=grid.url, proxy=(f"http://127.0.0.1:{plain.port}",))
+        [result] = run(settings.with_plugin_values("lab", block_hosts="localhost"), url, wait_for=".item")
+        assert result.error is None and [r.record["text"] for r in result.records] == ["one"]
+        assert plain.served(f"GET 127.0.0.1:{site.port}/listing")
+        assert third_party.requests == []
+    finally:
+        plain.stop()
