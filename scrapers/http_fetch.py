@@ -68,8 +68,10 @@ class HttpFetcher:
                 return HttpResponse(str(response.url), response.status_code, dict(response.headers), text, time.monotonic() - started)
         except httpx.ProxyError as exc:
             assert proxy is not None
-            if "407" in str(exc):
-                raise ProxyRefused(f"proxy {proxy.redacted()} refused the credentials (HTTP 407): check [browser] proxy or the plugin's proxy") from None
+            # httpx says 407 for an HTTP proxy; socksio's "Invalid username/password" for SOCKS5.
+            if "407" in str(exc) or "username/password" in str(exc).lower():
+                said = "HTTP 407" if "407" in str(exc) else "SOCKS5 login"
+                raise ProxyRefused(f"proxy {proxy.redacted()} refused the credentials ({said}): check [browser] proxy or the plugin's proxy") from None
             raise HttpFetchError(f"proxy {proxy.redacted()}: {proxy.redact(str(exc))}") from None
         except httpx.HTTPError as exc:
             where = f"proxy {proxy.redacted()}: " if proxy is not None and isinstance(exc, httpx.ConnectError) else ""

@@ -170,7 +170,8 @@ def test_a_session_the_server_forgot_is_refreshed_and_the_page_loaded_again(sett
 
 
 def test_wrong_password_is_a_clear_error_and_no_retry_loop(settings, site):
-    result = run_pages(settings.with_plugin_values("members", password="not-it", wait_timeout="3"), site, 1)[0]
+    wrong = settings.with_plugin_values("members", password="not-it", wait_timeout="3").replace("pool", retries=2)
+    result = run_pages(wrong, site, 1)[0]
     assert "plugin members: login failed" in result.error
     assert site.login_posts == 1
 
