@@ -18,15 +18,17 @@ BROWSER_NAMES = frozenset({"chromium", "chrome", "chrome-headless-shell", "headl
 DRIVER_NAMES = frozenset({"chromedriver"})
 
 
-def pss_mb(processes: Iterable[psutil.Process]) -> float:
-    total = 0
+def memory_mb(processes: Iterable[psutil.Process]) -> tuple[float, float]:
+    """Summed PSS and USS (pages no other process maps) of ``processes``, in MB."""
+    pss = uss = 0
     for process in processes:
         try:
             info = process.memory_full_info()
-            total += getattr(info, "pss", info.rss)
         except psutil.Error:
-            pass  # it ended between listing and reading
-    return total / 1e6
+            continue  # it ended between listing and reading
+        pss += info.pss
+        uss += info.uss
+    return pss / 1e6, uss / 1e6
 
 
 def descendants(root: psutil.Process) -> list[psutil.Process]:
@@ -45,12 +47,12 @@ def _name(process: psutil.Process) -> str:
 
 def browser_pss_mb(root: psutil.Process) -> float:
     """PSS of every Chromium process under ``root`` (drivers and Python not included)."""
-    return pss_mb(p for p in descendants(root) if _name(p) in BROWSER_NAMES)
+    return memory_mb(p for p in descendants(root) if _name(p) in BROWSER_NAMES)[0]
 
 
-def per_browser_pss_mb(root: psutil.Process) -> list[float]:
-    """PSS of each ChromeDriver under ``root`` together with its Chromium processes: one figure per browser."""
-    return [pss_mb([driver, *descendants(driver)]) for driver in descendants(root) if _name(driver) in DRIVER_NAMES]
+def per_browser_mb(root: psutil.Process) -> list[tuple[float, float]]:
+    """PSS and USS of each ChromeDriver under ``root`` together with its Chromium processes: one pair per browser."""
+    return [memory_mb([driver, *descendants(driver)]) for driver in descendants(root) if _name(driver) in DRIVER_NAMES]
 
 
 class Sampler:

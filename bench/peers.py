@@ -14,9 +14,12 @@ BeautifulSoup on lxml and counts the items; each count is checked against the pa
 run from their own venv (`make bench-peers-venv`, made on first use) against /usr/bin/chromium
 with the same flags as scrapeline's browsers (but for --disable-features, where Playwright's list
 stays). Each variant runs as a subprocess, alternating, for
---rounds rounds; medians are reported. Memory: the PSS of every Chromium process of the variant
+--rounds rounds; medians are reported, and each ratio to (a) is the median of the ratios within a
+round. Memory: the PSS of every Chromium process of the variant
 (driver and Python not included), sampled every 0.5 s; the peak divided by N is the memory per
-page in flight. The last line printed is JSON with the headline figures. Usage:
+page in flight. CPU: user + system seconds of the variant's every process (Python, drivers,
+Chromium), sampled as often; it depends less than pages/s on what else the machine runs. The last
+line printed is JSON with the headline figures. Usage:
 
     .venv/bin/python bench/peers.py [--pages 100] [--concurrency 2] [--rounds 3] [--variants a,b,...]
 """
@@ -41,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from browser_memory import Sampler, browser_pss_mb  # noqa: E402
+from browser_memory import Sampler, browser_pss_mb, descendants  # noqa: E402
 from peers_site import ITEM_SELECTOR, item_count, serve  # noqa: E402
 from raw_chrome import CHROMEDRIVER, CHROMIUM  # noqa: E402
 from scrapers.browser import CHROMIUM_FLAGS  # noqa: E402
@@ -70,7 +73,13 @@ def run_variant(name: str, python: Path, spec_path: Path, workdir: Path) -> dict
     command = [str(python), str(BENCH / VARIANTS[name]), name, str(spec_path)]
     process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     root = psutil.Process(process.pid)
-    with Sampler(lambda: browser_pss_mb(root)) as memory:
+    cpu = CpuSeconds(root)
+
+    def measure() -> float:
+        cpu.sample()
+        return browser_pss_mb(root)
+
+    with Sampler(measure) as memory:
         try:
             out, err = process.communicate(timeout=900)
         except subprocess.TimeoutExpired:
@@ -84,7 +93,28 @@ def run_variant(name: str, python: Path, spec_path: Path, workdir: Path) -> dict
         tail = " | ".join(err.strip().splitlines()[-5:])
         result = {"seconds": 0.0, "counts": {}, "errors": [f"exit {process.returncode}: {tail}"]}
     result["peak_pss_mb"] = memory.peak
+    result["cpu_s"] = cpu.total
     return result
+
+
+class CpuSeconds:
+    """CPU time (user + system) of a process and all its descendants, as last seen by sample()."""
+
+    def __init__(self, root: psutil.Process) -> None:
+        self.root = root
+        self.seen: dict[int, float] = {}
+
+    def sample(self) -> None:
+        for process in [self.root, *descendants(self.root)]:
+            try:
+                times = process.cpu_times()
+                self.seen[process.pid] = times.user + times.system
+            except psutil.Error:
+                pass  # ended since it was listed; its last sample counts
+
+    @property
+    def total(self) -> float:
+        return sum(self.seen.values())
 
 
 def check_counts(counts: dict[str, int], expected: dict[str, int]) -> list[str]:
@@ -143,6 +173,7 @@ def main() -> None:
                 runs[name].append(result)
                 extra = f"  per page ms: {result['per_page_ms']}" if "per_page_ms" in result else ""
                 print(f"round {round_no + 1} {name:18} {rate:6.2f} pages/s  {result['peak_pss_mb']:6.0f} MB PSS  "
+                      f"{1000 * result['cpu_s'] / args.pages:5.0f} CPU ms/page  "
                       f"{len(result['counts'])}/{args.pages} pages, {len(result['wrong'])} wrong{extra}", file=sys.stderr)
                 for problem in (result["errors"] + result["wrong"])[:3]:
                     print(f"    {problem}", file=sys.stderr)
@@ -157,19 +188,28 @@ def main() -> None:
 def report(args: argparse.Namespace, names: list[str], runs: dict[str, list[dict[str, Any]]]) -> None:
     rate = {name: statistics.median(r["pages_per_s"] for r in runs[name]) for name in names}
     per_page_mb = {name: statistics.median(r["peak_pss_mb"] for r in runs[name]) / args.concurrency for name in names}
+    cpu_ms = {name: statistics.median(1000 * r["cpu_s"] / args.pages for r in runs[name]) for name in names}
     complete = {name: all(not r["wrong"] for r in runs[name]) for name in names}
-    base = rate.get("raw_selenium") or 0.0
-    ratio = {name: (rate[name] / base if base else None) for name in names}
+    # Ratios of runs of the same round, then their median: a busy spell of the machine slows both
+    # sides of a pair, where it would move one median alone.
+    base = runs.get("raw_selenium")
+    ratio = {
+        name: statistics.median(r["pages_per_s"] / b["pages_per_s"] if b["pages_per_s"] else 0.0 for r, b in zip(runs[name], base))
+        if base else None
+        for name in names
+    }
     print(f"\n{args.pages} listing pages on loopback, concurrency {args.concurrency}, {psutil.cpu_count()} CPUs, "
-          f"median of {args.rounds} alternating runs\n")
-    print(f"{'variant':20} {'pages/s':>8} {'/ raw_selenium':>15} {'MB per page in flight':>22} {'every item':>11}")
+          f"median of {args.rounds} alternating runs (the ratio: median of the ratios within a round)\n")
+    print(f"{'variant':20} {'pages/s':>8} {'/ raw_selenium':>15} {'MB per page in flight':>22} {'CPU ms per page':>16} {'every item':>11}")
     for name in names:
         shown = f"{ratio[name]:.2f}" if ratio[name] is not None else "-"
-        print(f"{name:20} {rate[name]:8.2f} {shown:>15} {per_page_mb[name]:22.0f} {'yes' if complete[name] else 'NO':>11}")
+        print(f"{name:20} {rate[name]:8.2f} {shown:>15} {per_page_mb[name]:22.0f} {cpu_ms[name]:16.0f} "
+              f"{'yes' if complete[name] else 'NO':>11}")
     print(json.dumps({
         "pages_per_s": {name: round(rate[name], 2) for name in names},
         "ratio_to_raw_selenium": {name: (round(ratio[name], 3) if ratio[name] is not None else None) for name in names},
         "mb_per_page_in_flight": {name: round(per_page_mb[name]) for name in names},
+        "cpu_ms_per_page": {name: round(cpu_ms[name]) for name in names},
         "every_item_found": complete,
     }))
 
