@@ -29,7 +29,7 @@ from scrapers.profiles import remove_orphaned_profiles
 from scrapers.quality import count_fields
 from scrapers.registry import Registry, discover
 from scrapers.stats import PluginStats, RoundReport
-from scrapers.worker import worker_main
+from scrapers.worker_process import worker_main
 
 log = logging.getLogger("scrapeline.pool")
 

@@ -1,33 +1,28 @@
-"""One worker process: keeps one browser (and one HTTP client), loads pages, runs the plugin's parser.
+"""A page worker: keeps one browser (and one HTTP client), loads pages, runs the plugin's parser.
 
-The worker knows nothing of Kafka: results go back to the pool over a pipe.
+It runs in a worker process (scrapers/worker_process.py) and knows nothing of Kafka: results go
+back to the pool over a pipe.
 A page's time is split into phases (navigate, wait, html, parse; the pool adds
 publish) so that a slow page says why.
 """
 
 from __future__ import annotations
 
-import ctypes
-import json
 import logging
-import os
-import pickle
-import signal
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from selenium.common.exceptions import InvalidSessionIdException, WebDriverException
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from scrapeline.convert import utc_now_iso
-from scrapeline.records import RecordError, ScrapedRecord
 from scrapeline.settings import Settings
 from scrapers.blocking import Blocking
-from scrapers.browser import WAIT_SLICE_S, Browser, BrowserProfile, BrowserUnavailable, end_remote_session, start_browser
+from scrapers.browser import WAIT_SLICE_S, Browser, BrowserProfile, BrowserUnavailable, start_browser
 from scrapers.http_fetch import HttpFetcher, HttpFetchError
 from scrapers.jobs import Job, JobResult
+from scrapers.page_errors import PageLoadError, PageRefused, PluginFailed, check_status, retry_after_of
+from scrapers.parse_results import collect
 from scrapers.navigation import NavigationFailed, NavigationTimeout, navigate, parse_retry_after, retry_after_s, snapshot
 from scrapers.plugin import Page, Plugin, Request
 from scrapers.politeness import effective_user_agent
@@ -39,27 +34,6 @@ from scrapers.snapshots import Evidence, Snapshots, evidence_of, from_browser, r
 from scrapers.tab import InteractionError, Tab
 
 log = logging.getLogger("scrapeline.worker")
-
-
-class PageLoadError(RuntimeError):
-    """The page did not load or render in time, or answered 429/5xx; worth another try."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PageRefused(RuntimeError):
-    """The site answered with a status that another try will not change (404, 403...)."""
-
-
-class PluginFailed(RuntimeError):
-    """The plugin's own code failed on a page (its interact or parse); the browser is not to blame."""
-
-
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-# Statuses whose Retry-After is read and honoured.
-RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 class PageWorker:
@@ -92,7 +66,7 @@ class PageWorker:
             plugin = self.plugin(job.plugin)
             page = self._load_with_retries(plugin, job.request, result)
             parse_started = time.monotonic()
-            self._parse(plugin, page, result)
+            collect(plugin, page, result)
             result.timings["parse"] = time.monotonic() - parse_started
         except (PageLoadError, PageRefused, BrowserUnavailable, PluginFailed, ProxyRefused, LoginFailed) as exc:
             result.error = str(exc)
@@ -122,7 +96,7 @@ class PageWorker:
             stop=stop_after_attempt(self.settings.pool.retries + 1),
             wait=wait_exponential_jitter(multiplier=0.5, max=10, jitter=0.5),
             # A page that names its Retry-After goes back to the pool, which holds its host that long.
-            retry=retry_if_exception_type(PageLoadError) & (lambda state: _retry_after_of(state) is None),
+            retry=retry_if_exception_type(PageLoadError) & (lambda state: retry_after_of(state) is None),
             reraise=True,
         )
         for attempt in retrying:
@@ -152,7 +126,7 @@ class PageWorker:
             timings.update(arrival.timings)
             if arrival.status is not None and arrival.status >= 400:
                 _raise_proxy_problem(browser, request.url)
-            _check_status(request.url, arrival.status, lambda: retry_after_s(driver))
+            check_status(request.url, arrival.status, lambda: retry_after_s(driver))
             if type(plugin).interact is not Plugin.interact:
                 interact_started = time.monotonic()
                 tab = Tab(driver, default_timeout=wait_timeout, script_timeout=self.settings.browser.script_timeout)
@@ -201,7 +175,7 @@ class PageWorker:
             raise PageLoadError(f"{request.url}: {exc}") from None
         timings["navigate"] = response.seconds
         self._evidence = Evidence(response.url, response.text, response.status)
-        _check_status(request.url, response.status, lambda: parse_retry_after(response.headers.get("retry-after")))
+        check_status(request.url, response.status, lambda: parse_retry_after(response.headers.get("retry-after")))
         return Page(response.url, response.text, request.meta, status=response.status, headers=response.headers, label=request.label)
 
     def _ready_browser(self, plugin: Plugin, request: Request) -> Browser:
@@ -261,44 +235,6 @@ class PageWorker:
         folder = self._snapshots.write(job.plugin, evidence, reason)
         return None if folder is None else str(folder)
 
-    # -- parsing -------------------------------------------------------------------------------
-
-    def _parse(self, plugin: Plugin, page: Page, result: JobResult) -> None:
-        scraped_at = utc_now_iso()
-        for item in plugin.parse(page):
-            if isinstance(item, Request):
-                problem = _unpicklable(item.meta)
-                if problem:
-                    result.invalid.append((f"a followed Request's meta {problem}", {"url": item.url}))
-                else:
-                    result.follow.append(item)
-                continue
-            if not isinstance(item, Mapping):
-                result.invalid.append((f"parse() yielded a {type(item).__name__}, not a dict or Request", {}))
-                continue
-            try:
-                record = plugin.schema.validate(item, locale=str(plugin.settings["locale"]) or None)
-            except RecordError as exc:
-                result.invalid.append((str(exc), _printable(item)))
-                continue
-            problem = _not_json(record)
-            if problem:
-                result.invalid.append((problem, _printable(item)))
-                continue
-            url = record.pop("url", None) or page.url
-            record.pop("scraped_at", None)
-            result.records.append(
-                ScrapedRecord(
-                    plugin=plugin.name,
-                    kind=plugin.kind,
-                    id=plugin.schema.record_id(plugin.name, record),
-                    url=url,
-                    scraped_at=scraped_at,
-                    record=record,
-                )
-            )
-
-
 def _fetch_mode(plugin: Plugin, request: Request) -> str:
     return request.fetch or plugin.fetch
 
@@ -314,98 +250,8 @@ def _raise_proxy_problem(browser: Browser, url: str) -> None:
         raise (ProxyRefused if problem[1] else PageLoadError)(f"{url}: {problem[0]}")
 
 
-def _check_status(url: str, status: int | None, retry_after: Any) -> None:
-    """Raise for an error status: retryable ones (with their Retry-After) or final ones."""
-    if status is None or status < 400:
-        return
-    if status in RETRY_STATUSES:
-        wait = retry_after() if status in RETRY_AFTER_STATUSES else None
-        suffix = f" (Retry-After {wait:g} s)" if wait is not None else ""
-        raise PageLoadError(f"{url}: HTTP {status}{suffix}", retry_after=wait)
-    raise PageRefused(f"{url}: HTTP {status}")
-
-
-def _retry_after_of(state: Any) -> float | None:
-    exc = state.outcome.exception() if state.outcome is not None else None
-    return getattr(exc, "retry_after", None)
-
-
-def _not_json(record: Mapping[str, Any]) -> str | None:
-    """Which field of a validated record cannot travel as JSON, if any."""
-    for key, value in record.items():
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            return f"field {key!r} cannot be sent as JSON ({type(value).__name__}: {exc})"
-    return None
-
-
-def _unpicklable(meta: Mapping[str, Any]) -> str | None:
-    try:
-        pickle.dumps(dict(meta))
-    except Exception as exc:  # pickling can fail with almost any error type
-        return f"cannot be sent to the pool ({type(exc).__name__}: {exc})"
-    return None
-
-
-def _printable(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a bad record that surely crosses the pipe: values that are not plain data become their repr."""
-    return {str(key): value if isinstance(value, (str, int, float, bool, type(None))) else repr(value) for key, value in item.items()}
-
-
 def _first_line(exc: BaseException) -> str:
     text = (getattr(exc, "msg", None) or str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM this worker when the pool process dies, however it dies."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass  # not Linux: the pipe closing still stops the worker
-
-
-# The running worker, so that a SIGTERM can free its Grid session before the group dies.
-_current_worker: PageWorker | None = None
-
-
-def _kill_own_group(signum: int, frame: object) -> None:
-    worker = _current_worker
-    if worker is not None and worker._browser is not None and worker.settings.browser.remote_url:
-        end_remote_session(worker.settings.browser.remote_url, worker._browser.driver.session_id, timeout=2.0)
-    # The browser's processes share this group: none outlives the worker.
-    os.killpg(0, signal.SIGKILL)
-
-
-def worker_main(settings: Settings, conn: Connection, log_level: int) -> None:
-    """Entry point of a worker process: answer jobs until told to stop or the pool goes away."""
-    parent = os.getppid()
-    os.setpgrp()  # so the pool can kill this worker together with its browser
-    _die_with_parent()
-    signal.signal(signal.SIGTERM, _kill_own_group)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool decides when workers stop
-    if os.getppid() != parent:
-        return  # the pool died before the death signal was armed
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-    global _current_worker
-    worker = _current_worker = PageWorker(settings)
-    try:
-        while True:
-            try:
-                job = conn.recv()
-            except (EOFError, OSError):
-                break  # the pool process is gone
-            if job is None:
-                break
-            result = worker.run(job)
-            try:
-                conn.send(result)
-            except (pickle.PicklingError, TypeError, AttributeError) as exc:
-                # Whatever slipped through still ends as this page's error, not as a dead worker.
-                conn.send(JobResult(job, error=f"{job.plugin}: the result of {job.request.url} cannot be sent: {exc}", attempts=result.attempts))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        worker.close()
