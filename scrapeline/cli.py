@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sample", type=int, default=0, metavar="N", help="print N indexed documents per kind at the end")
     run.set_defaults(handler=cmd_run)
 
+    status = commands.add_parser("status", parents=[common], help="the scrape daemons and consumers in Kafka: who holds what, lag, spools")
+    status.set_defaults(handler=cmd_status)
+
     dev = commands.add_parser("dev", parents=[common], help="the embedded Kafka + Elasticsearch (noida-db)")
     dev.add_argument("action", choices=["up", "down", "status"])
     dev.set_defaults(handler=cmd_dev)
@@ -242,6 +245,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: {consumer.gave_up}", file=sys.stderr)
         return 1
     return 1 if report.errors or report.problems else 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from scrapeline.devstack import resolve_servers
+    from scrapeline.status import cluster_status, print_status
+
+    settings = resolve_servers(settings)
+    print_status(cluster_status(settings), settings.kafka.topic_prefix)
+    return 0
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:

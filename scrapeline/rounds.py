@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from typing import Callable, Sequence
 
+from pipeline.frontier import KafkaFrontier
 from pipeline.publisher import PublishError, RecordPublisher, SpoolCollector
 from pipeline.round_reports import RoundReports
 from scrapeline.settings import ConfigError, Settings
@@ -91,16 +94,32 @@ def scrape_round(
     return report
 
 
+def daemon_client_id(settings: Settings) -> str:
+    """How a daemon names itself in the scrape group, ``scrapeline-scrape-<host>-<pid>@<metrics address>``:
+    `scrapeline status` finds each daemon's /metrics through Kafka alone."""
+    name = f"{settings.kafka.client_id}-scrape-{socket.gethostname()}-{os.getpid()}"
+    if not settings.metrics.port:
+        return name
+    host = settings.metrics.host if settings.metrics.host not in ("", "0.0.0.0", "::") else socket.getfqdn()
+    return f"{name}@{host}:{settings.metrics.port}"
+
+
 def run_daemon(settings: Settings, selected: Sequence[str] | None = None, *, max_rounds: int | None = None) -> int:
-    """The scrape daemon: every selected (default: enabled) plugin on its schedule until a stop signal."""
+    """The scrape daemon: every selected (default: enabled) plugin on its schedule until a stop signal.
+
+    Daemons started with the same [kafka] settings share one crawl through the Kafka frontier.
+    """
     registry, names = _selected(settings, selected, registry=None)
     publisher = open_publisher(settings)
+    frontier = None
     try:
+        frontier = KafkaFrontier(settings.kafka, names, client_id=daemon_client_id(settings))
         with ScrapePool(settings, publisher.publish, registry=registry, on_failure=failure_sink(publisher)) as pool:
             daemon = ScrapeDaemon(
                 settings, pool, names, spool_bytes=publisher.spool.pending_bytes, spool_problem=publisher.problem, max_rounds=max_rounds,
                 round_store=open_round_store(settings),
-            )
+                frontier=frontier,
+            )  # fmt: skip
             daemon.metrics.registry.register(SpoolCollector(publisher))
             code = daemon.run()
         try:
@@ -108,6 +127,8 @@ def run_daemon(settings: Settings, selected: Sequence[str] | None = None, *, max
         except PublishError as exc:
             log.warning("%s", exc)
     finally:
+        if frontier is not None:
+            frontier.close()
         publisher.close()
     log.info("stopped")
     return code

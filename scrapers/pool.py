@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Callable, Iterable
 
+from w3lib.url import canonicalize_url
+
 from scrapeline.records import ScrapedRecord
 from scrapeline.settings import Settings
 from scrapers.browser import end_remote_session
@@ -60,6 +62,8 @@ class Round:
     seen: set[str] = field(default_factory=set)
     budget: int = 0
     outstanding: int = 0
+    # False for a round fed by a shared frontier: its links go back there (the daemon's on_result), not to this pool.
+    follow_here: bool = True
 
     @property
     def name(self) -> str:
@@ -149,6 +153,18 @@ class ScrapePool:
             del self._rounds[current.id]
         return current
 
+    def open_round(self, name: str) -> Round:
+        """A round of plugin ``name`` whose pages come from a shared frontier through :meth:`submit`."""
+        current = Round(next(self._round_ids), self.registry.create(name, self.settings), follow_here=False)
+        self._rounds[current.id] = current
+        return current
+
+    def submit(self, current: Round, job: Job) -> None:
+        """Queue ``job`` as it is: the frontier already dropped duplicates and kept to max_pages."""
+        self._rounds[current.id] = current  # a round may get pages again after it looked finished
+        current.outstanding += 1
+        self._pending.append(job)
+
     def is_running(self, name: str) -> bool:
         return any(r.name == name for r in self._rounds.values())
 
@@ -171,12 +187,15 @@ class ScrapePool:
             del self._rounds[done.id]
         return finished
 
-    def drop_pending(self) -> int:
-        """Forget the pages not handed out yet (shutdown); returns how many."""
-        dropped = len(self._pending)
+    def drop_pending(self, where: Callable[[Job], bool] | None = None) -> int:
+        """Forget the pages not handed out yet (all of them, or those ``where`` picks); returns how many."""
+        kept = [job for job in self._pending if where is not None and not where(job)]
+        dropped = len(self._pending) - len(kept)
         for job in self._pending:
-            self._rounds[job.round_id].outstanding -= 1
+            if where is None or where(job):
+                self._rounds[job.round_id].outstanding -= 1
         self._pending.clear()
+        self._pending.extend(kept)
         return dropped
 
     @property
@@ -201,7 +220,7 @@ class ScrapePool:
     # -- internals -----------------------------------------------------------------------------
 
     def _enqueue(self, current: Round, job: Job) -> None:
-        url = job.request.url
+        url = canonicalize_url(job.request.url)  # one page however its link is written (query order, fragment)
         if url in current.seen or current.budget <= 0:
             return
         current.seen.add(url)
@@ -296,7 +315,7 @@ class ScrapePool:
         for record in result.records:
             self.sink(record)
         result.timings["publish"] = time.monotonic() - publish_started
-        for request in result.follow:
+        for request in result.follow if current.follow_here else ():
             self._enqueue(current, Job(result.job.plugin, request, round_id=current.id))
         if self.on_result is not None:
             self.on_result(current, result)

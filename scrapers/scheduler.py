@@ -1,8 +1,14 @@
-"""When each plugin's next round is due: every N seconds, or on a cron expression."""
+"""When each plugin's next round is due: every N seconds, or on a cron expression.
+
+Rounds are cut into slots on the wall clock (``interval = 300`` starts a slot at every
+multiple of 300 s since the epoch), so daemons on different machines name the same
+round the same way: ``coinmarketcap@2026-11-25T09:05:00Z``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from datetime import datetime, timezone
 
 from croniter import croniter
@@ -36,5 +42,17 @@ class Schedule:
             return moment + self.seconds
         return croniter(self.cron, datetime.fromtimestamp(moment, tz=timezone.utc)).get_next(float)
 
+    def slot(self, moment: float) -> float:
+        """The start (epoch seconds) of the slot ``moment`` falls in: the latest scheduled time up to it."""
+        if self.seconds is not None:
+            return math.floor(moment / self.seconds) * self.seconds
+        # croniter's get_prev is strictly before its start: start just after ``moment``'s second.
+        return croniter(self.cron, datetime.fromtimestamp(math.floor(moment) + 1, tz=timezone.utc)).get_prev(float)
+
     def __str__(self) -> str:
         return f"every {self.seconds:g} s" if self.seconds is not None else f"cron {self.cron}"
+
+
+def round_key(plugin: str, slot: float) -> str:
+    """The cluster-wide name of ``plugin``'s round in the slot starting at ``slot``."""
+    return f"{plugin}@{datetime.fromtimestamp(slot, tz=timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
