@@ -11,11 +11,12 @@ import pytest
     [
         (
             ["pipeline.consumer", "pipeline.publisher", "pipeline.indexer", "pipeline.normalise", "pipeline.dead_letters",
-             "pipeline.search", "pipeline.topics", "pipeline.kibana", "pipeline.consumer_metrics", "pipeline.round_reports"],
+             "pipeline.search", "pipeline.topics", "pipeline.kibana", "pipeline.consumer_metrics", "pipeline.round_reports",
+             "pipeline.frontier"],
             ["selenium", "scrapers", "plugins"],
         ),  # fmt: skip
         (["plugins.coinmarketcap", "scrapers"], ["selenium", "kafka", "elasticsearch", "pipeline"]),
-        (["scrapers.pool", "scrapers.worker"], ["kafka", "elasticsearch", "pipeline"]),
+        (["scrapers.pool", "scrapers.worker", "scrapers.daemon", "scrapers.frontier"], ["kafka", "elasticsearch", "pipeline"]),
     ],
 )
 def test_packages_do_not_import_downstream(modules, forbidden):
