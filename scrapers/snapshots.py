@@ -72,7 +72,9 @@ def from_browser(driver: WebDriver, url: str, html: str | None = None, status: i
         evidence.extra["document_error"] = _first_line(exc)
     try:
         # Entries of earlier pages of this browser are still buffered: keep this document's.
-        evidence.console = [entry for entry in driver.get_log("browser") if float(entry.get("timestamp") or 0) >= float(since or 0) - 1]
+        # The WebDriver command, not driver.get_log: a Remote WebDriver (a Grid) has no get_log method.
+        entries = driver.execute("getLog", {"type": "browser"})["value"]
+        evidence.console = [entry for entry in entries if float(entry.get("timestamp") or 0) >= float(since or 0) - 1]
     except (WebDriverException, KeyError, TypeError, ValueError) as exc:  # a Grid may not relay the log endpoint
         evidence.extra["console_error"] = _first_line(exc)
     return evidence

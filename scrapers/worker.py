@@ -75,7 +75,10 @@ class PageWorker:
             log.exception("plugin %s failed on %s", job.plugin, job.request.url)
             result.error = f"{job.plugin} failed on {job.request.url}: {type(exc).__name__}: {exc}"
         result.attempts = max(1, result.attempts)
-        result.snapshot = self._snapshot(job, result, page)
+        try:
+            result.snapshot = self._snapshot(job, result, page)
+        except Exception as exc:  # evidence of a failure must never become a dead worker
+            log.warning("no snapshot of %s: %s: %s", job.request.url, type(exc).__name__, exc)
         result.seconds = time.monotonic() - started
         if self.settings.browser.remote_url and self._browser is not None:
             result.browser_session = self._browser.driver.session_id
