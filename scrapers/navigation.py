@@ -58,7 +58,9 @@ def navigate(driver: WebDriver, url: str, readiness: Readiness, *, page_load_tim
         now = time.monotonic()
         deadline = started + page_load_timeout if arrived_after is None else started + arrived_after + wait_timeout
         if now >= deadline:
-            abort(driver, before_abort)
+            # Before any response the tab still shows the previous page: nothing of this one to keep
+            # (and reading a tab whose navigation is pending makes Chromium ask the server again).
+            abort(driver, before_abort if arrived_after is not None else None)
             if arrived_after is None:
                 raise NavigationTimeout(f"no response within the page-load timeout ({page_load_timeout:g} s)")
             raise NavigationTimeout(f"not ready within {wait_timeout:g} s: waited for {readiness.describe() or 'the DOM'}")
