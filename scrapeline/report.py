@@ -76,7 +76,9 @@ def print_search(kind: str, schema: "Schema", total: int, documents: list[dict[s
     console.print(f"{escape(kind)}: {len(documents)} of {total} matching documents", highlight=False)
     hidden = [name for name in schema.fields if name not in fields]
     if documents and hidden:
-        console.print(f"not shown: {escape(', '.join(hidden))} (--fields A,B picks the columns, --json prints whole documents)", highlight=False)
+        # soft_wrap: one line however narrow the terminal, so it can be grepped and copied whole.
+        console.print(f"not shown: {escape(', '.join(hidden))} (--fields A,B picks the columns, --json prints whole documents)",
+                      highlight=False, soft_wrap=True)
 
 
 def print_documents_json(documents: list[dict[str, Any]]) -> None:
