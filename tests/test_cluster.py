@@ -337,6 +337,8 @@ def test_three_consumers_one_killed_mid_stream_index_every_record_once(settings,
         client = es_client(settings)
 
         def indexed() -> int:
+            if not client.indices.exists(index=latest):
+                return 0  # the lag can drop (commits of empty partitions) before the first document lands
             client.indices.refresh(index=latest)
             return client.count(index=latest)["count"]
 
