@@ -107,6 +107,10 @@ class CoinMarketCap(Plugin):
         for page in range(1, int(self.settings["pages"]) + 1):
             yield Request(self.listing_url(page))
 
+    def needs_interaction(self, page: Page) -> bool:
+        # The JSON holds every coin: the table (and its scrolling) is only for pages without it.
+        return 'id="__NEXT_DATA__"' not in page.html
+
     def interact(self, tab: Tab, request: Request) -> None:
         if self.settings["scroll"] and not tab.count(NEXT_DATA) and tab.count(LAZY_ROW):
             tab.scroll_to_bottom(until_gone=LAZY_ROW)

@@ -42,16 +42,20 @@ class Arrival:
 
     status: int | None
     timings: dict[str, float] = field(default_factory=dict)
+    # The HTML and URL when the wait took them (take_html and an in-page readiness), else None.
+    html: str | None = None
+    url: str | None = None
 
 
 def navigate(driver: WebDriver, url: str, readiness: Readiness, *, page_load_timeout: float, wait_timeout: float,
-             before_abort: Callable[[], None] | None = None) -> Arrival:  # fmt: skip
+             before_abort: Callable[[], None] | None = None, take_html: bool = False) -> Arrival:  # fmt: skip
     """Open ``url`` and return once ``readiness`` holds or the page answers with status >= 400.
 
     ``before_abort`` runs when the page is given up, while the tab still shows it (a failure snapshot)."""
     started = time.monotonic()
     driver.execute_script(NAVIGATE_SCRIPT, url)
-    script = readiness.wait_script if readiness.expression or not readiness.tab_predicates else Readiness("false", ()).wait_script
+    in_page = readiness if readiness.expression or not readiness.tab_predicates else Readiness("false", ())
+    script = in_page.wait_script_taking(html=take_html)
     slice_s = TAB_PREDICATE_SLICE_S if readiness.tab_predicates else WAIT_SLICE_S
     arrived_after: float | None = None
     while True:
@@ -84,7 +88,11 @@ def navigate(driver: WebDriver, url: str, readiness: Readiness, *, page_load_tim
                 raise NavigationFailed(f"the browser could not reach the page ({reason or 'no reason given'})")
         if state.get("ready") or (status is not None and status >= 400) or _tab_ready(driver, readiness):
             waited = time.monotonic() - started
-            return Arrival(status, {"navigate": arrived_after, "wait": max(0.0, waited - arrived_after)})
+            arrival = Arrival(status, {"navigate": arrived_after, "wait": max(0.0, waited - arrived_after)}, state.get("html"), state.get("url"))
+            if arrival.html is not None:
+                arrival.timings["html"] = float(state.get("htmlMs") or 0) / 1000
+                arrival.timings["wait"] = max(0.0, arrival.timings["wait"] - arrival.timings["html"])
+            return arrival
 
 
 def snapshot(driver: WebDriver) -> tuple[str, str, int | None]:

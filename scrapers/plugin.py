@@ -193,6 +193,12 @@ class Plugin:
     def interact(self, tab: "Tab", request: Request) -> None:
         """Optional: act on the rendered page before it is parsed (scroll, click, accept a banner)."""
 
+    def needs_interaction(self, page: Page) -> bool:
+        """Optional, with ``interact``: whether this page needs it, judged from the HTML taken the moment
+        ``wait_for`` held. Saying False where the data is already there saves the interaction and a
+        second read of the page, e.g. ``return 'id="__NEXT_DATA__"' not in page.html``."""
+        return True
+
     def login(self, tab: "Tab") -> None:
         """Optional: log in, once per browser before its first page of this plugin (browser pages only).
 

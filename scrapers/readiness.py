@@ -53,8 +53,13 @@ class Readiness:
     @property
     def wait_script(self) -> str:
         """The in-page poll with the expression inlined (not eval'ed: a page's CSP may forbid eval)."""
+        return self.wait_script_taking(html=False)
+
+    def wait_script_taking(self, *, html: bool) -> str:
+        """The in-page poll; with ``html``, it also returns the HTML the moment readiness holds (one
+        round trip instead of two) and stops the page's loads right after answering."""
         check = f"() => ({self.expression})" if self.expression else "() => document.readyState !== 'loading'"
-        return WAIT_SCRIPT.replace("__CHECK__", check)
+        return WAIT_SCRIPT.replace("__CHECK__", check).replace("__TAKE_HTML__", "true" if html else "false")
 
     @property
     def waits(self) -> bool:
@@ -112,6 +117,13 @@ const check = __CHECK__;
     }
     if (!state.failed && !(status !== null && status >= 400)) {
       try { state.ready = !!check(); } catch (error) { state.ready = false; }
+    }
+    if (state.ready && __TAKE_HTML__) {
+      const started = performance.now();
+      state.html = document.documentElement.outerHTML;
+      state.url = location.href;
+      state.htmlMs = performance.now() - started;
+      setTimeout(() => window.stop(), 0);  // after the answer is on its way: nothing of this page competes with the next
     }
     if (state.ready || state.failed || (status !== null && status >= 400)) { done(state); return; }
   }

@@ -124,13 +124,15 @@ class PageWorker:
             arrival = navigate(
                 driver, request.url, readiness(plugin.wait_for),
                 page_load_timeout=self.settings.browser.page_load_timeout, wait_timeout=wait_timeout,
-                before_abort=lambda: self._keep_evidence(driver, request.url),
+                before_abort=lambda: self._keep_evidence(driver, request.url), take_html=True,
             )
             timings.update(arrival.timings)
             if arrival.status is not None and arrival.status >= 400:
                 _raise_proxy_problem(browser, request.url)
             check_status(request.url, arrival.status, lambda: retry_after_s(driver))
-            if type(plugin).interact is not Plugin.interact:
+            taken = None if arrival.html is None else Page(arrival.url or request.url, arrival.html, request.meta, status=arrival.status, label=request.label)
+            if type(plugin).interact is not Plugin.interact and (taken is None or plugin.needs_interaction(taken)):
+                taken = None  # the page changes: its HTML is taken again below
                 interact_started = time.monotonic()
                 tab = Tab(driver, default_timeout=wait_timeout, script_timeout=self.settings.browser.script_timeout)
                 try:
@@ -139,6 +141,8 @@ class PageWorker:
                     if tab.script_timeout_raised:
                         driver.set_script_timeout(WAIT_SLICE_S + 2)
                 timings["wait"] = timings.get("wait", 0.0) + time.monotonic() - interact_started
+            if taken is not None:
+                return taken
             html_started = time.monotonic()
             html, final_url, status = snapshot(driver)
             timings["html"] = time.monotonic() - html_started
