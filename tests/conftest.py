@@ -98,6 +98,16 @@ def offline():
         yield tarpit
 
 
+@pytest.fixture
+def site():
+    """A PageLab (tests/page_lab.py): a loopback site of this test's pages, with a request log."""
+    from page_lab import PageLab
+
+    lab = PageLab()
+    yield lab
+    lab.stop()
+
+
 @pytest.fixture(scope="session")
 def sites():
     """tests/fixtures/sites/ served on 127.0.0.1: ``sites.url + "/coinmarketcap"``."""

@@ -77,6 +77,19 @@ class LabPlugin(Plugin):
             yield {"text": item.get_text(strip=True)}
 
 
+def run_lab(settings: Any, *urls: str, **attributes: Any) -> list:
+    """Load ``urls`` one after the other in one PageWorker with a LabPlugin of ``attributes``; their JobResults."""
+    from scrapers.jobs import Job
+    from scrapers.plugin import Request
+    from scrapers.worker import PageWorker
+
+    worker = PageWorker(settings, lab_registry(**attributes))
+    try:
+        return [worker.run(Job("lab", Request(url))) for url in urls]
+    finally:
+        worker.close()
+
+
 def lab_registry(**attributes: Any) -> Registry:
     """A registry holding a LabPlugin subclass with ``attributes`` (e.g. ``wait_for``)."""
     registry = Registry()

@@ -8,20 +8,10 @@ import time
 
 import pytest
 
-from page_lab import PageLab, lab_registry
+from page_lab import PageLab, run_lab
 from scrapeline.settings import Settings
-from scrapers.jobs import Job
-from scrapers.plugin import Request
-from scrapers.worker import PageWorker
 
 THIRD_PARTY = "thirdparty.test"
-
-
-@pytest.fixture
-def site():
-    lab = PageLab()
-    yield lab
-    lab.stop()
 
 
 @pytest.fixture
@@ -54,11 +44,8 @@ def listing_with_third_party(site: PageLab, third_party: PageLab) -> str:
 
 
 def run_one(settings: Settings, url: str, **plugin_attributes) -> object:
-    worker = PageWorker(settings, lab_registry(**plugin_attributes))
-    try:
-        return worker.run(Job("lab", Request(url)))
-    finally:
-        worker.close()
+    (result,) = run_lab(settings, url, **plugin_attributes)
+    return result
 
 
 def test_a_blocked_host_gets_no_request_and_is_not_waited_for(browser_settings, site, third_party):

@@ -18,13 +18,6 @@ pytestmark = pytest.mark.usefixtures("chromium")
 
 
 @pytest.fixture
-def site():
-    lab = PageLab()
-    yield lab
-    lab.stop()
-
-
-@pytest.fixture
 def other_site():
     lab = PageLab()
     yield lab

@@ -13,12 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from page_lab import PageLab, lab_registry
+from page_lab import PageLab, lab_registry, run_lab as run
 from scrapeline.settings import BrowserSettings, ConfigError, Settings, load_settings
-from scrapers.jobs import Job
-from scrapers.plugin import Request
 from scrapers.politeness import REALISTIC_USER_AGENT, Politeness, effective_user_agent
-from scrapers.worker import PageWorker
 
 USER = "scraper"
 PASSWORD = "pw-Zq81x-secret"
@@ -113,23 +110,8 @@ def second_proxy(tmp_path):
 
 
 @pytest.fixture
-def site():
-    lab = PageLab()
-    yield lab
-    lab.stop()
-
-
-@pytest.fixture
 def base(tmp_path) -> Settings:
     return Settings().replace("pool", retries=0, data_dir=str(tmp_path / "data")).replace("browser", page_load_timeout=15.0)
-
-
-def run(settings: Settings, *urls: str, **plugin_attributes):
-    worker = PageWorker(settings, lab_registry(**plugin_attributes))
-    try:
-        return [worker.run(Job("lab", Request(url))) for url in urls]
-    finally:
-        worker.close()
 
 
 def items(site: PageLab, path: str, *texts: str) -> str:

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from page_lab import PageLab, lab_registry
+from page_lab import run_lab as run
 from scrapeline.settings import Settings
 from scrapers import js
-from scrapers.jobs import Job
-from scrapers.plugin import Request
 from scrapers.readiness import readiness
-from scrapers.worker import PageWorker
 
 # Items appear one by one, 150 ms apart, after the page has loaded; window.done marks the last.
 LATE_ITEMS = """<html><body><div id="list"></div><script>
@@ -25,23 +22,8 @@ const timer = setInterval(() => {
 
 
 @pytest.fixture
-def site():
-    lab = PageLab()
-    yield lab
-    lab.stop()
-
-
-@pytest.fixture
 def settings(chromium, tmp_path) -> Settings:
     return Settings().replace("pool", retries=0, data_dir=str(tmp_path / "data")).replace("browser", page_load_timeout=3.0)
-
-
-def run(settings: Settings, *urls: str, **plugin_attributes):
-    worker = PageWorker(settings, lab_registry(**plugin_attributes))
-    try:
-        return [worker.run(Job("lab", Request(url))) for url in urls]
-    finally:
-        worker.close()
 
 
 def texts(result) -> list[str]:

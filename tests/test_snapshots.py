@@ -13,7 +13,6 @@ import pytest
 
 from dev_env import read_topic, scrapeline, server_env
 from fixtures.coingecko_api import CoinGeckoApi
-from page_lab import PageLab
 from pipeline.envelope import failed_pages_topic
 from scrapeline.rounds import scrape_round
 from scrapeline.settings import Settings
@@ -45,13 +44,6 @@ NEVER_READY = "<html><body><p>still loading the prices</p><script>console.error(
 EMPTY = "<html><body><div id='ready'>no results today</div><script>console.warn('empty page warning')</script></body></html>"
 BROKEN = "<html><body><div id='ready'></div><div class='item' data-count='3'>fine</div><div class='item' data-count='many'>broken</div></body></html>"
 GOOD = "<html><body><div id='ready'></div><div class='item' data-count='1'>one</div></body></html>"
-
-
-@pytest.fixture
-def site():
-    lab = PageLab()
-    yield lab
-    lab.stop()
 
 
 def snap_settings(settings: Settings, tmp_path: Path, *urls: str) -> Settings:
